@@ -1,0 +1,61 @@
+# Two commands do everything on a fresh machine:
+#   make book   set up, then build the executed HTML book into _build/html
+#   make test   set up, then run every test (unit, property, nbval, structural book build)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+
+.PHONY: book test setup data unit notebooks structure clean-notebooks benchmark clean
+
+setup: $(STAMP) data
+
+# Reinstall only when the dependency list changes. torch==2.13.0 is a CPU build on this kind of
+# machine; the pins live in pyproject.toml ([book] and [test] extras).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (d2lcore)" >/dev/null
+	touch $@
+
+# FashionMNIST: the Debian package when we are root with apt, else the loader's verified download.
+data: $(STAMP)
+	@if [ ! -d $(DEBIAN_DATA) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing the Debian package dataset-fashion-mnist"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	fi
+	$(BIN)/python -m d2lcore.data
+
+book: setup
+	$(BIN)/jupyter-book build . --builder html
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: setup clean-notebooks unit notebooks structure
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+# Re-run every notebook in the table of contents; claim-check cells fail loudly.
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
+		$$($(BIN)/python tests/toc.py)
+
+# Build the book without executing it, with every warning an error: broken references,
+# missing toc entries, bad math or bibliography keys.
+structure: $(STAMP)
+	sed 's/^  execute_notebooks: .*/  execute_notebooks: "off"/' _config.yml > _build_structure_config.yml
+	$(BIN)/jupyter-book build . --builder html --path-output _build/structure \
+		--config _build_structure_config.yml -W -n --keep-going; \
+		status=$$?; rm -f _build_structure_config.yml; exit $$status
+
+clean-notebooks:
+	$(BIN)/python tests/toc.py --check-clean
+
+benchmark: setup
+	$(BIN)/python benchmarks/trainer.py
+
+clean:
+	rm -rf _build
