@@ -62,7 +62,7 @@ def images(imgs, titles: Sequence[str] | None = None, ncols: int = 8, scale: flo
     imgs = torch.as_tensor(imgs).detach().cpu()
     if imgs.ndim == 2:
         fig, ax = plt.subplots(figsize=(scale * 4, scale * 4 * imgs.shape[0] / imgs.shape[1]))
-        ax.imshow(imgs.float(), interpolation="nearest")
+        ax.imshow(imgs.float().numpy(), interpolation="nearest")
         ax.set_axis_off()
         return fig
     if imgs.ndim == 4 and imgs.shape[1] == 1:
@@ -77,7 +77,7 @@ def images(imgs, titles: Sequence[str] | None = None, ncols: int = 8, scale: flo
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(imgs):
-            ax.imshow(imgs[i].float(), interpolation="nearest")
+            ax.imshow(imgs[i].float().numpy(), interpolation="nearest")
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()

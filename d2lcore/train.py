@@ -64,7 +64,7 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
-def _check_first_batch(model: nn.Module, output: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> None:
+def _check_first_batch(output: torch.Tensor, y: torch.Tensor) -> None:
     """Shape and dtype checks that need no device sync, run once per call."""
     if output.shape[0] != y.shape[0]:
         raise ValueError(
@@ -113,10 +113,11 @@ def evaluate(model: nn.Module, loss: LossFn, data: Iterable) -> dict[str, float]
     try:
         with torch.inference_mode():
             for X, y in data:
-                output = model(X)
                 if not losses:
                     _check_devices(model, X)
-                    _check_first_batch(model, output, X, y)
+                output = model(X)
+                if not losses:
+                    _check_first_batch(output, y)
                 losses.append(loss(output, y).detach())
                 sizes.append(y.shape[0])
                 if _is_classification(output, y):
@@ -177,11 +178,13 @@ def fit(
             model.train()
             losses, sizes, correct = [], [], []
             for X, y in train:
+                first = epoch == 1 and not losses
+                if first:
+                    _check_devices(model, X)
                 with autocast:
                     output = model(X)
-                    if not losses and epoch == 1:
-                        _check_devices(model, X)
-                        _check_first_batch(model, output, X, y)
+                    if first:
+                        _check_first_batch(output, y)
                     batch_loss = loss(output, y)
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()

@@ -1,0 +1,99 @@
+"""Figure style, history and image plots, and the notebook set-up call."""
+import random
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+import d2lcore
+from d2lcore import plot
+from d2lcore.train import History
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_setup_seeds_every_generator_and_fixes_threads(monkeypatch):
+    monkeypatch.delenv("D2LCORE_DEVICE", raising=False)
+    threads = torch.get_num_threads()
+    try:
+        d2lcore.setup(seed=3, threads=1)
+        first = (random.random(), np.random.rand(), torch.rand(1).item())
+        assert torch.get_num_threads() == 1
+        device = d2lcore.setup(seed=3, threads=1)
+        assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+        assert isinstance(device, torch.device)
+        assert matplotlib.rcParams["axes.spines.top"] is False  # the book style is on
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_setup_rejects_zero_threads():
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        d2lcore.setup(threads=0)
+
+
+def test_history_plot_has_loss_and_accuracy_panels():
+    h = History(train_loss=[1.0, 0.5, 0.4], val_loss=[1.1, 0.7, 0.6],
+                train_accuracy=[0.5, 0.7, 0.8], val_accuracy=[0.4, 0.6, 0.7])
+    fig = plot.history(h)
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_xlabel() == "epoch" and loss_ax.get_ylabel() == "loss"
+    assert [line.get_label() for line in loss_ax.lines] == ["train", "validation"]
+    assert list(acc_ax.lines[1].get_ydata()) == [0.4, 0.6, 0.7]
+
+
+def test_history_plot_for_regression_has_one_panel():
+    fig = plot.history(History(train_loss=[1.0, 0.5]))
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 1
+
+
+def test_live_plot_redraws_one_figure_instead_of_stacking_lines():
+    live = plot.LivePlot()
+    h = History()
+    for epoch in range(3):
+        h.train_loss.append(1.0 / (epoch + 1))
+        h.val_loss.append(1.2 / (epoch + 1))
+        live.update(h)
+    assert len(plt.get_fignums()) == 1
+    ax = live.figure.axes[0]
+    assert len(ax.lines) == 2 and len(ax.lines[0].get_xdata()) == 3
+    live.close()
+    assert plt.get_fignums() == []
+
+
+def test_fit_with_live_plot_leaves_no_open_figure():
+    X = torch.randn(16, 2)
+    y = X.sum(1, keepdim=True)
+    model = torch.nn.Linear(2, 1)
+    d2lcore.fit(model, torch.nn.functional.mse_loss, torch.optim.SGD(model.parameters(), lr=0.1),
+                d2lcore.data.Batches(X, y, batch_size=8), epochs=2, live_plot=True, progress=False)
+    assert plt.get_fignums() == []
+
+
+def test_images_grid_with_titles():
+    imgs = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
+    fig = plot.images(imgs, titles=[f"c{i}" for i in range(10)], ncols=4)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 12 and len(shown) == 10
+    assert shown[9].get_title() == "c9"
+    assert np.array_equal(shown[0].images[0].get_array(), imgs[0, 0].float().numpy())
+
+
+def test_images_accepts_one_precomputed_grid():
+    fig = plot.images(torch.rand(30, 60))
+    assert len(fig.axes) == 1 and fig.axes[0].images[0].get_array().shape == (30, 60)
+
+
+def test_images_errors():
+    with pytest.raises(ValueError, match=r"expects \(N, H, W\)"):
+        plot.images(torch.rand(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="got 1 titles for 2 images"):
+        plot.images(torch.rand(2, 4, 4), titles=["a"])
