@@ -46,6 +46,7 @@ notebooks: $(STAMP)
 # Build the book without executing it, with every warning an error: broken references,
 # missing toc entries, bad math or bibliography keys.
 structure: $(STAMP)
+	rm -rf _build/structure
 	sed 's/^  execute_notebooks: .*/  execute_notebooks: "off"/' _config.yml > _build_structure_config.yml
 	$(BIN)/jupyter-book build . --builder html --path-output _build/structure \
 		--config _build_structure_config.yml -W -n --keep-going; \
