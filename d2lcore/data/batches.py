@@ -48,6 +48,7 @@ class Batches:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.device = torch.device(device) if device is not None else tensors[0].device
         self.tensors = tuple(to_device(t, self.device) for t in tensors)
+        self._packed = tuple(_pack_rows(t) for t in self.tensors)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.transform = transform
@@ -73,7 +74,7 @@ class Batches:
                 batch = tuple(t[start : start + size] for t in self.tensors)
             else:
                 index = order[start : start + size]
-                batch = tuple(t[index] for t in self.tensors)
+                batch = tuple(_gather_rows(t, packed, index) for t, packed in zip(self.tensors, self._packed))
             if self.transform is not None:
                 batch = (self.transform(batch[0]), *batch[1:])
             yield batch
@@ -83,3 +84,22 @@ class Batches:
             f"Batches({self.num_examples} examples, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, device={self.device})"
         )
+
+
+def _pack_rows(t: torch.Tensor) -> torch.Tensor | None:
+    """View each row of ``t`` as 8-byte words when its size allows.
+
+    Gathering shuffled rows copies element by element; a 784-byte image row moved as 98 int64
+    words instead of 784 uint8 values makes the gather several times faster on a CPU.
+    """
+    if t.ndim < 2 or not t.is_contiguous() or t.dtype in (torch.int64, torch.bool) or t.dtype.is_complex:
+        return None
+    if (t[0].numel() * t.element_size()) % 8:
+        return None
+    return t.reshape(len(t), -1).view(torch.int64)
+
+
+def _gather_rows(t: torch.Tensor, packed: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor:
+    if packed is None:
+        return torch.index_select(t, 0, index)
+    return torch.index_select(packed, 0, index).view(t.dtype).reshape(len(index), *t.shape[1:])
