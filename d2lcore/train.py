@@ -49,7 +49,8 @@ class History:
         last = {k: v[-1] for k, v in self.as_dict().items() if isinstance(v, list) and v}
         shown = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k != "seconds")
         note = ", interrupted" if self.interrupted else ""
-        return f"History({self.epochs} epochs, last: {shown}{note})"
+        epochs = f"{self.epochs} epoch" + ("s" if self.epochs > 1 else "")
+        return f"History({epochs}, last: {shown}{note})"
 
 
 class NonFiniteLossError(FloatingPointError):

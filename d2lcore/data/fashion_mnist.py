@@ -194,7 +194,7 @@ def _named_folder(folder: Path, how: str, download: bool, mirror: str, fresh: di
     instead = "leave out root=" if how == "explicit" else f"unset ${ENV_VAR}"
     good, bad = _scan(folder, fresh)
     wrong = [problem for stem, _, problem in bad if stem not in good]
-    missing = [stem for stem in STEMS if stem not in good and all(stem != s for s, _, _ in bad)]
+    missing = [stem for stem in STEMS if stem not in good and stem not in {s for s, _, _ in bad}]
     if wrong:
         also = f"\nand it lacks {', '.join(missing)}." if missing else ""
         raise DataError(
@@ -277,12 +277,19 @@ def _load(source: Source, fresh: dict[str, bytes]) -> dict[str, torch.Tensor]:
     return _loaded[key]
 
 
+def _unit_floats(x: torch.Tensor) -> torch.Tensor:
+    # uint8 / 255 converts and scales in one pass (several times faster on a CPU than
+    # .float() then a division); it gives the default float type, so insist on float32.
+    y = x / 255
+    return y if y.dtype == torch.float32 else y.float()
+
+
 def _unit_images(x: torch.Tensor) -> torch.Tensor:
-    return x.unsqueeze(1).to(torch.float32).div_(255)
+    return _unit_floats(x.unsqueeze(1))
 
 
 def _unit_vectors(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(len(x), -1).to(torch.float32).div_(255)
+    return _unit_floats(x.reshape(len(x), -1))
 
 
 class FashionMNIST:
@@ -387,5 +394,6 @@ def image_grid(images: torch.Tensor, ncols: int = 8, pad: int = 2, pad_value: fl
     # Each cell is an image with `pad` pixels above and to its left; one more strip closes the grid.
     cells = images.new_full((nrows * ncols, h + pad, w + pad), pad_value)
     cells[:n, pad:, pad:] = images
-    grid = cells.reshape(nrows, ncols, h + pad, w + pad).permute(0, 2, 1, 3).reshape(nrows * (h + pad), ncols * (w + pad))
+    rows = cells.reshape(nrows, ncols, h + pad, w + pad).permute(0, 2, 1, 3)  # (row, y, column, x)
+    grid = rows.reshape(nrows * (h + pad), ncols * (w + pad))
     return torch.nn.functional.pad(grid, (0, pad, 0, pad), value=pad_value)
