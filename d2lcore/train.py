@@ -7,6 +7,7 @@ stall the queue of kernels.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -167,12 +168,13 @@ def fit(
     device = params[0].device
     if bf16 and device.type != "cuda":
         warnings.warn(f"bf16 autocast is only used on CUDA; training on {device} in float32", stacklevel=2)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda")
+    use_bf16 = bf16 and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
 
     history = History()
     bar = _progress_bar(epochs * _length(train), progress)
     plotter = _live_plot(live_plot)
-    epoch = 0
+    epoch, classify = 0, False
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -182,10 +184,11 @@ def fit(
                 first = epoch == 1 and not losses
                 if first:
                     _check_devices(model, X)
-                with autocast:
+                with autocast():
                     output = model(X)
                     if first:
                         _check_first_batch(output, y)
+                        classify = _is_classification(output, y)
                     batch_loss = loss(output, y)
                 optimizer.zero_grad(set_to_none=True)
                 batch_loss.backward()
@@ -195,7 +198,7 @@ def fit(
                 # Kept on the device: reading them here would sync every batch.
                 losses.append(batch_loss.detach())
                 sizes.append(y.shape[0])
-                if _is_classification(output, y):
+                if classify:
                     correct.append((output.detach().argmax(dim=1) == y).sum())
                 if bar is not None:
                     bar.update()
