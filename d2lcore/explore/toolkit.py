@@ -1,0 +1,303 @@
+"""What every explorer shares: controls, the live ipywidgets view, the static HTML view.
+
+An explorer is a pure ``compute(**params) -> result`` plus ``draw(fig, result)`` and
+``readouts(result)``. From those three the toolkit builds
+
+- a live view for Jupyter, JupyterLab, Binder and Colab: ipywidgets controls, one figure
+  re-rendered in place into an ``Image`` widget (no flicker, no growing output), and readouts;
+- a static view for the HTML book: frames precomputed over the main control, behind a range
+  input that swaps them in the browser with a few lines of inline JavaScript (no kernel, no CDN).
+
+``show(explorer, ...)`` picks the static view when ``$D2LCORE_STATIC`` is set (``make book``
+sets it) and the live view otherwise.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from d2lcore.plot import STYLE
+
+STATIC_ENV = "D2LCORE_STATIC"
+LIVE_NOTE = "This is a static copy: move the slider to step through precomputed frames. " \
+            "The full version, with every control, runs live in Binder (rocket button at the top of the page)."
+
+
+# ---------------------------------------------------------------------------------------------
+# Controls: each knows its range, so neither a widget nor a caller can reach an invalid state.
+
+@dataclass(frozen=True)
+class Slider:
+    name: str
+    label: str
+    min: float
+    max: float
+    step: float
+    default: float
+    integer: bool = False
+    at_most: tuple[str, int] | None = None  # (other control, offset): value <= other + offset
+
+    def check(self, value) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or not self.min <= value <= self.max:
+            raise ValueError(f"{self.name} must be a number in [{self.min}, {self.max}], got {value!r}")
+        if self.integer and int(value) != value:
+            raise ValueError(f"{self.name} must be a whole number in [{self.min}, {self.max}], got {value!r}")
+        return int(value) if self.integer else float(value)
+
+    def frames(self, count: int) -> list:
+        values = np.linspace(self.min, self.max, count)
+        values = np.round(values / self.step) * self.step  # land on the widget's own grid
+        values = np.clip(values, self.min, self.max)
+        out = sorted({int(v) if self.integer else float(round(v, 10)) for v in values})
+        return out
+
+    def widget(self):
+        import ipywidgets as w
+        cls = w.IntSlider if self.integer else w.FloatSlider
+        return cls(value=self.default, min=self.min, max=self.max, step=self.step, description=self.label,
+                   continuous_update=True, style={"description_width": "initial"},
+                   layout=w.Layout(width="95%"))
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str
+    label: str
+    options: tuple
+    default: Any
+
+    def check(self, value):
+        if value not in self.options:
+            raise ValueError(f"{self.name} must be one of {list(self.options)}, got {value!r}")
+        return value
+
+    def frames(self, count: int) -> list:
+        return list(self.options)
+
+    def widget(self):
+        import ipywidgets as w
+        return w.ToggleButtons(options=list(self.options), value=self.default, description=self.label,
+                               style={"description_width": "initial", "button_width": "auto"})
+
+
+@dataclass(frozen=True)
+class Toggle:
+    name: str
+    label: str
+    default: bool
+
+    def check(self, value) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{self.name} must be True or False, got {value!r}")
+        return bool(value)
+
+    def frames(self, count: int) -> list:
+        return [False, True]
+
+    def widget(self):
+        import ipywidgets as w
+        return w.Checkbox(value=self.default, description=self.label, indent=False)
+
+
+Control = Slider | Choice | Toggle
+
+
+def validate(controls: tuple, params: dict) -> dict:
+    """Defaults filled in, every value checked against its control; unknown names rejected."""
+    known = {c.name: c for c in controls}
+    unknown = set(params) - set(known)
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; this explorer takes {sorted(known)}")
+    values = {name: c.check(params.get(name, c.default)) for name, c in known.items()}
+    for c in controls:
+        if getattr(c, "at_most", None):
+            other, offset = c.at_most
+            if values[c.name] > values[other] + offset:
+                raise ValueError(f"{c.name} must be at most {other}{offset:+d} = {values[other] + offset}, "
+                                 f"got {values[c.name]}")
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Explorer:
+    """The description of one explorer; see the module docstring."""
+
+    title: str
+    controls: tuple
+    compute: Callable[..., Any]
+    draw: Callable[[Figure, Any], None]
+    readouts: Callable[[Any], dict[str, str]]
+    frame_control: str
+    figsize: tuple[float, float] = (9.0, 3.4)
+    frame_count: int = 21
+    extra: dict = field(default_factory=dict)
+
+    def control(self, name: str):
+        return next(c for c in self.controls if c.name == name)
+
+
+def new_figure(explorer: Explorer) -> Figure:
+    """A figure outside pyplot: nothing is shown or kept alive behind the view's back."""
+    import matplotlib
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=explorer.figsize, dpi=80)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def panels(fig: Figure, ncols: int, nrows: int = 1, **grid):
+    """Axes with fixed margins. ``tight_layout`` would cost a full extra draw per update."""
+    spec = {"left": 0.07, "right": 0.98, "bottom": 0.17, "top": 0.87, "wspace": 0.28, "hspace": 0.45, **grid}
+    axes = fig.subplots(nrows, ncols, gridspec_kw=spec, squeeze=False)
+    return axes.flatten() if nrows * ncols > 1 else axes[0, 0]
+
+
+def render(explorer: Explorer, fig: Figure, result, compress: int = 1) -> bytes:
+    """Redraw ``fig`` from ``result`` and return it as PNG bytes (fast compression for live
+    updates; the static view asks for smaller files)."""
+    import matplotlib
+    with matplotlib.rc_context(STYLE):
+        fig.clear()
+        explorer.draw(fig, result)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": compress})
+    return buffer.getvalue()
+
+
+def readout_html(values: dict[str, str]) -> str:
+    cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+                    f"<td class='d2l-readout' data-name='{html.escape(k)}'>{html.escape(v)}</td></tr>"
+                    for k, v in values.items())
+    return f"<table class='d2l-readouts'>{cells}</table>"
+
+
+class LiveView:
+    """ipywidgets controls, one figure rendered in place, and the readouts.
+
+    ``set(name=value, ...)`` moves controls from Python, as a reader would with the mouse;
+    ``result``, ``readouts`` and ``figure`` then hold what is shown.
+    """
+
+    def __init__(self, explorer: Explorer, **params):
+        import ipywidgets as w
+        self.explorer = explorer
+        start = validate(explorer.controls, params)
+        self.controls = {c.name: c.widget() for c in explorer.controls}
+        for name, widget in self.controls.items():
+            widget.value = start[name]
+        self.figure = new_figure(explorer)
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.readout_widget = w.HTML()
+        self.result, self.readouts = None, {}
+        self.refresh()
+        for c in explorer.controls:  # a bound that depends on another control follows it
+            if getattr(c, "at_most", None):
+                other, offset = c.at_most
+                self.controls[c.name].max = start[other] + offset
+                self.controls[other].observe(
+                    lambda change, name=c.name, offset=offset: setattr(self.controls[name], "max", change.new + offset),
+                    names="value")
+        for widget in self.controls.values():
+            widget.observe(lambda change: self.refresh(), names="value")
+        self.widget = w.VBox([w.HTML(f"<b>{html.escape(explorer.title)}</b>"), *self.controls.values(),
+                              self.image, self.readout_widget])
+
+    @property
+    def params(self) -> dict:
+        return {name: widget.value for name, widget in self.controls.items()}
+
+    def set(self, **values) -> None:
+        new = {**self.params, **values}
+        for c in self.explorer.controls:  # a dependent control is clamped, as its widget would be
+            if getattr(c, "at_most", None) and c.name not in values:
+                new[c.name] = min(new[c.name], new[c.at_most[0]] + c.at_most[1])
+        validate(self.explorer.controls, new)
+        for name, value in sorted(values.items(), key=lambda kv: kv[0] not in self._bounding):
+            self.controls[name].value = value
+
+    @property
+    def _bounding(self) -> set[str]:
+        return {c.at_most[0] for c in self.explorer.controls if getattr(c, "at_most", None)}
+
+    def refresh(self) -> None:
+        self.result = self.explorer.compute(**self.params)
+        self.image.value = render(self.explorer, self.figure, self.result)
+        self.readouts = self.explorer.readouts(self.result)
+        self.readout_widget.value = readout_html(self.readouts)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def static_html(explorer: Explorer, **params) -> str:
+    """A self-contained HTML fragment: frames over ``explorer.frame_control`` behind a slider."""
+    fixed = validate(explorer.controls, params)
+    control = explorer.control(explorer.frame_control)
+    values = control.frames(explorer.frame_count)
+    if fixed[control.name] not in values:  # the first frame shown is exactly the requested state
+        values = sorted([*values, fixed[control.name]])
+    fig = new_figure(explorer)
+    frames = []
+    for value in values:
+        result = explorer.compute(**{**fixed, control.name: value})
+        png = base64.b64encode(render(explorer, fig, result, compress=9)).decode("ascii")
+        frames.append({"value": _fmt(value), "img": "data:image/png;base64," + png,
+                       "readouts": readout_html(explorer.readouts(result))})
+    start = values.index(fixed[control.name])
+    uid = "d2l-" + uuid.uuid4().hex[:10]
+    data = json.dumps(frames).replace("</", "<\\/")
+    return f"""<div class="d2l-explorer" id="{uid}" data-frames="{len(frames)}">
+<div style="font-weight:bold">{html.escape(explorer.title)}</div>
+<label style="display:block">{html.escape(control.label)}
+<input type="range" class="d2l-frame-slider" min="0" max="{len(frames) - 1}" step="1" value="{start}"
+ style="width:60%;vertical-align:middle" aria-label="{html.escape(control.label)}">
+<span class="d2l-frame-value">{frames[start]["value"]}</span></label>
+<img class="d2l-frame" alt="{html.escape(explorer.title)}" style="max-width:100%" src="{frames[start]["img"]}">
+<div class="d2l-frame-readouts">{frames[start]["readouts"]}</div>
+<p style="font-size:85%;color:#555">{html.escape(LIVE_NOTE)}</p>
+<script>(function () {{
+  var root = document.getElementById("{uid}"), frames = {data};
+  var slider = root.querySelector(".d2l-frame-slider");
+  slider.addEventListener("input", function () {{
+    var f = frames[Number(slider.value)];
+    root.querySelector(".d2l-frame").src = f.img;
+    root.querySelector(".d2l-frame-value").textContent = f.value;
+    root.querySelector(".d2l-frame-readouts").innerHTML = f.readouts;
+  }});
+}})();</script>
+</div>"""
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class StaticView:
+    def __init__(self, explorer: Explorer, **params):
+        self.html = static_html(explorer, **params)
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def show(explorer: Explorer, **params):
+    """The live view in a kernel with a widget frontend; the static view when building the book."""
+    if os.environ.get(STATIC_ENV):
+        return StaticView(explorer, **params)
+    return LiveView(explorer, **params)

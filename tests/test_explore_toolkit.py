@@ -1,0 +1,139 @@
+"""The explorer toolkit, exercised through W4 (softmax builds a categorical)."""
+import math
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from d2lcore import likelihood
+from d2lcore.explore import softmax_categorical as w4
+from d2lcore.explore import toolkit
+
+settings.register_profile("explorers", max_examples=40, deadline=None)
+
+
+def control_values(controls):
+    """A hypothesis strategy over every control's full range, bounds respected."""
+    def one(c):
+        if isinstance(c, toolkit.Slider):
+            if c.integer:
+                return st.integers(int(c.min), int(c.max))
+            return st.floats(c.min, c.max, allow_nan=False)
+        if isinstance(c, toolkit.Choice):
+            return st.sampled_from(c.options)
+        return st.booleans()
+
+    def respect_bounds(values):
+        for c in controls:
+            if getattr(c, "at_most", None):
+                other, offset = c.at_most
+                values[c.name] = min(values[c.name], values[other] + offset)
+        return values
+
+    return st.fixed_dictionaries({c.name: one(c) for c in controls}).map(respect_bounds)
+
+
+@settings(settings.get_profile("explorers"))
+@given(control_values(w4.CONTROLS))
+def test_w4_relations_hold_over_the_whole_control_range(params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = w4.compute(**params)
+    k = params["classes"]
+    assert r.probabilities.shape == (k,) and np.isfinite(r.probabilities).all()
+    assert r.probabilities.sum() == pytest.approx(1.0, abs=1e-12)
+    assert r.shift_effect < 1e-12  # softmax is shift-invariant
+    onehot = np.eye(k)[params["true_class"]]
+    np.testing.assert_allclose(r.gradient, r.probabilities - onehot, atol=1e-12)  # prediction minus truth
+    assert r.nll == pytest.approx(-math.log(r.probabilities[params["true_class"]]), rel=1e-9, abs=1e-12)
+    assert 0 <= r.entropy <= math.log(k) + 1e-12
+    z = torch.tensor(r.logits, dtype=torch.float64) / params["temperature"]
+    assert r.nll == pytest.approx(float(likelihood.nll("cross_entropy", z[None], torch.tensor([params["true_class"]]))))
+
+
+def test_w4_temperature_sets_confidence():
+    entropies = [w4.compute(temperature=t).entropy for t in (0.2, 1.0, 5.0)]
+    assert entropies[0] < entropies[1] < entropies[2]
+
+
+def test_w4_bad_parameters_name_the_parameter_and_range():
+    with pytest.raises(ValueError, match=r"temperature must be a number in \[0.2, 5.0\], got 0"):
+        w4.compute(temperature=0)
+    with pytest.raises(ValueError, match=r"true_class must be at most classes-1 = 3, got 5"):
+        w4.compute(classes=4, true_class=5)
+    with pytest.raises(ValueError, match="classes must be a whole number"):
+        w4.compute(classes=3.5)
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['logits'\]"):
+        w4.compute(logits=[1, 2])
+
+
+def test_live_view_moves_each_control_and_shows_what_compute_says():
+    view = toolkit.LiveView(w4.EXPLORER)
+    for name, values in {"temperature": (0.5, 3.0), "shift": (-4.0, 7.5), "z1": (-2.0, 4.0),
+                         "classes": (3, 6), "true_class": (1, 2)}.items():
+        for value in values:
+            before = view.image.value
+            view.set(**{name: value})
+            expected = w4.compute(**view.params)
+            assert view.params[name] == value
+            assert view.readouts == w4.readouts(expected)
+            assert view.readout_widget.value == toolkit.readout_html(view.readouts)
+            bars = [p.get_height() for p in view.figure.axes[0].patches]
+            np.testing.assert_allclose(bars, expected.probabilities)
+            if name != "shift":  # the constant changes nothing that is drawn: that is the point
+                assert view.image.value != before
+
+
+def test_live_view_bounds_follow_other_controls_and_reject_bad_values():
+    view = toolkit.LiveView(w4.EXPLORER, classes=5, true_class=4)
+    view.set(classes=3)
+    assert view.controls["true_class"].max == 2 and view.params["true_class"] == 2
+    with pytest.raises(ValueError, match="temperature must be"):
+        view.set(temperature=50.0)
+
+
+def test_live_view_does_not_leak_pyplot_figures():
+    import matplotlib.pyplot as plt
+    before = len(plt.get_fignums())
+    view = toolkit.LiveView(w4.EXPLORER)
+    view.set(temperature=2.0)
+    assert len(plt.get_fignums()) == before
+    assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()
+
+
+def test_static_view_holds_one_frame_per_value_of_the_main_control():
+    html = toolkit.static_html(w4.EXPLORER, classes=3)
+    values = w4.EXPLORER.control("temperature").frames(w4.EXPLORER.frame_count)
+    assert 1.0 not in values  # the default temperature is added as its own frame
+    assert f'data-frames="{len(values) + 1}"' in html and len(values) >= 10
+    assert html.count("data:image/png;base64,") == len(values) + 2  # every frame, plus the one shown
+    assert "Binder" in html and "<script>" in html
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", html), "the static view must not load anything from the network"
+    # the readouts of the frame shown first are those of compute at the default temperature
+    first = w4.readouts(w4.compute(classes=3))
+    assert all(re.search(re.escape(v.replace("'", "&#x27;")), html) for v in first.values())
+
+
+def test_show_switches_on_the_environment(monkeypatch):
+    monkeypatch.delenv(toolkit.STATIC_ENV, raising=False)
+    assert isinstance(w4.show(), toolkit.LiveView)
+    monkeypatch.setenv(toolkit.STATIC_ENV, "1")
+    static = w4.show(temperature=2.0)
+    assert isinstance(static, toolkit.StaticView) and static._repr_html_().startswith('<div class="d2l-explorer"')
+
+
+def test_slider_frames_stay_on_the_grid_and_in_range():
+    s = toolkit.Slider("x", "x", 0.2, 5.0, 0.1, 1.0)
+    frames = s.frames(21)
+    assert frames[0] == 0.2 and frames[-1] == 5.0 and len(frames) == 21
+    assert all(abs(round(v / 0.1) * 0.1 - v) < 1e-9 for v in frames)
+    assert toolkit.Slider("n", "n", 1, 4, 1, 2, integer=True).frames(21) == [1, 2, 3, 4]
+    assert toolkit.Choice("c", "c", ("a", "b"), "a").frames(5) == ["a", "b"]
+    with pytest.raises(ValueError, match=r"c must be one of \['a', 'b'\]"):
+        toolkit.Choice("c", "c", ("a", "b"), "a").check("z")
+    with pytest.raises(ValueError, match="must be True or False"):
+        toolkit.Toggle("t", "t", False).check(1)
