@@ -137,3 +137,14 @@ def test_slider_frames_stay_on_the_grid_and_in_range():
         toolkit.Choice("c", "c", ("a", "b"), "a").check("z")
     with pytest.raises(ValueError, match="must be True or False"):
         toolkit.Toggle("t", "t", False).check(1)
+
+
+def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws():
+    # Live updates empty and reuse the axes instead of rebuilding them; nothing may carry over.
+    explorer = w4.EXPLORER
+    reused = toolkit.new_figure(explorer)
+    toolkit.render(explorer, reused, w4.compute(classes=6, temperature=0.3, z1=4.0))
+    again = toolkit.render(explorer, reused, w4.compute(classes=3, temperature=2.0))
+    fresh = toolkit.render(explorer, toolkit.new_figure(explorer), w4.compute(classes=3, temperature=2.0))
+    assert again == fresh
+    assert len(reused.axes) == 2 and len(reused.axes[0].patches) == 3

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from d2lcore.plot import STYLE
@@ -160,21 +161,69 @@ def new_figure(explorer: Explorer) -> Figure:
 
 
 def panels(fig: Figure, ncols: int, nrows: int = 1, **grid):
-    """Axes with fixed margins. ``tight_layout`` would cost a full extra draw per update."""
+    """Axes with fixed margins (``tight_layout`` would cost a full extra draw per update).
+
+    On a figure that already has this layout the same axes come back emptied: building axes
+    and their ticks anew costs about a third of a live update, emptying them almost nothing."""
     spec = {"left": 0.07, "right": 0.98, "bottom": 0.17, "top": 0.87, "wspace": 0.28, "hspace": 0.45, **grid}
-    axes = fig.subplots(nrows, ncols, gridspec_kw=spec, squeeze=False)
-    return axes.flatten() if nrows * ncols > 1 else axes[0, 0]
+    key = (ncols, nrows, tuple(sorted(spec.items())))
+    cached = getattr(fig, "_d2l_panels", None)
+    if cached is not None and cached[0] == key and all(ax.figure is fig for ax in cached[1]):
+        for ax in fig.axes:
+            if not any(ax is a for a in cached[1]):
+                fig.delaxes(ax)  # twins and insets from the previous draw
+        for ax in cached[1]:
+            _empty(ax)
+        axes = cached[1]
+    else:
+        fig.clear()
+        axes = list(fig.subplots(nrows, ncols, gridspec_kw=spec, squeeze=False).flatten())
+        fig._d2l_panels = (key, axes)
+    return axes if nrows * ncols > 1 else axes[0]
+
+
+def _empty(ax) -> None:
+    """Return an axes to the state ``fig.subplots`` gives, keeping its tick objects."""
+    for container in list(ax.containers):
+        container.remove()
+    for artist in [*ax.lines, *ax.patches, *ax.collections, *ax.texts, *ax.images, *ax.artists, *ax.tables]:
+        artist.remove()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    for axis, set_scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale)):
+        if axis.get_scale() != "linear":
+            set_scale("linear")
+        axis.set_major_locator(ticker.AutoLocator())
+        axis.set_major_formatter(ticker.ScalarFormatter())
+        axis.set_minor_locator(ticker.NullLocator())
+        axis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_title("")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_prop_cycle(None)
+    ax.ignore_existing_data_limits = True
+    ax.set_autoscale_on(True)
+    ax.set_aspect("auto")
+    ax.margins(x=STYLE.get("axes.xmargin", 0.05), y=STYLE.get("axes.ymargin", 0.05))
+    ax.set_axis_on()
+    ax.grid(STYLE.get("axes.grid", False))
 
 
 def render(explorer: Explorer, fig: Figure, result, compress: int = 1) -> bytes:
     """Redraw ``fig`` from ``result`` and return it as PNG bytes (fast compression for live
-    updates; the static view asks for smaller files)."""
+    updates; the static view asks for smaller files). One Agg draw and a direct PNG encode:
+    ``savefig`` would add a second pass over the figure."""
     import matplotlib
+    from PIL import Image
     with matplotlib.rc_context(STYLE):
-        fig.clear()
+        for text in list(fig.texts):
+            text.remove()
+        for legend in list(fig.legends):
+            legend.remove()
         explorer.draw(fig, result)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": compress})
+        fig.canvas.draw()
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).save(buffer, format="png", compress_level=compress)
     return buffer.getvalue()
 
 
