@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make book   set up, then build the executed HTML book into _build/html
-#   make test   set up, then run every test (unit, property, nbval, structural book build)
+#   make test   set up, then run every test (unit, property, nbval, structural book build,
+#               browser tests of the built book)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
-.PHONY: book test setup data unit notebooks structure clean-notebooks benchmark clean
+.PHONY: book test setup data browser-setup unit notebooks structure browser clean-notebooks benchmark clean
 
 setup: $(STAMP) data
 
@@ -29,14 +30,16 @@ data: $(STAMP)
 	fi
 	$(BIN)/python -m d2lcore.data
 
+# D2LCORE_STATIC makes every explorer render its static view: frames behind a slider that move
+# in the browser with no kernel.
 book: setup
-	$(BIN)/jupyter-book build . --builder html
+	D2LCORE_STATIC=1 $(BIN)/jupyter-book build . --builder html
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-test: setup clean-notebooks unit notebooks structure
+test: setup clean-notebooks unit notebooks structure browser
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 # Re-run every notebook in the table of contents; claim-check cells fail loudly.
 notebooks: $(STAMP)
@@ -51,6 +54,17 @@ structure: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html --path-output _build/structure \
 		--config _build_structure_config.yml -W -n --keep-going; \
 		status=$$?; rm -f _build_structure_config.yml; exit $$status
+
+# Headless Chromium drives the built book (Playwright's Python client with the system browser).
+# A small CJK font lets screenshots show the Chinese term names.
+browser-setup:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	fi
+
+browser: book browser-setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 clean-notebooks:
 	$(BIN)/python tests/toc.py --check-clean

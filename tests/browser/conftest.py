@@ -1,0 +1,83 @@
+"""Fixtures for driving the built HTML book in headless Chromium.
+
+The book is served from ``_build/html`` on localhost; every request that leaves localhost is
+aborted and recorded, so a page that needs the network fails its test instead of passing here
+and breaking offline.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("D2LCORE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def site():
+    if not (HTML / "index.html").exists():
+        pytest.fail(f"no built book at {HTML}; run `make book` first (make browser does)")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = chromium_path()
+    if path is None:
+        reason = ("no Chromium found (install Debian's `chromium`, which `make browser-setup` does as root, "
+                  "or set D2LCORE_CHROMIUM); browser tests not run")
+        print("SKIP:", reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """One page load with the network cut off: what was blocked, and what the page threw."""
+
+    def __init__(self, page):
+        self.page = page
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.route("**/*", self._route)
+
+    def _route(self, route):
+        host = urlparse(route.request.url).hostname
+        if route.request.url.startswith("data:") or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+
+@pytest.fixture
+def visit(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield Visit(page)
+    context.close()

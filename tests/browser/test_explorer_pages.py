@@ -1,0 +1,47 @@
+"""The static explorers in the built book move in a real browser, with no kernel and no network."""
+import re
+
+from d2lcore import explore
+
+GALLERY = "chapters/explorers.html"
+
+
+def explorer_modules():
+    return [name for name in explore.__all__ if name != "toolkit"]
+
+
+def test_every_explorer_on_the_gallery_page_moves_offline(site, visit):
+    page = visit.page
+    page.goto(f"{site}/{GALLERY}", wait_until="load")
+    roots = page.locator(".d2l-explorer")
+    assert roots.count() == len(explorer_modules()), "the gallery shows one static explorer per module"
+    for i in range(roots.count()):
+        root = roots.nth(i)
+        title = root.locator("div").first.inner_text()
+        slider = root.locator("input.d2l-frame-slider")
+        image = root.locator("img.d2l-frame")
+        root.scroll_into_view_if_needed()
+        frames = int(root.get_attribute("data-frames"))
+        assert frames >= 2, f"{title}: a static view needs at least two frames"
+        start = int(slider.input_value())
+        target = "Home" if start == frames - 1 else "End"  # move to whichever end is farther
+        before = (image.screenshot(), root.locator(".d2l-frame-readouts").inner_text(),
+                  root.locator(".d2l-frame-value").inner_text())
+        slider.focus()
+        page.keyboard.press(target)
+        assert int(slider.input_value()) in (0, frames - 1) and int(slider.input_value()) != start, title
+        after = (image.screenshot(), root.locator(".d2l-frame-readouts").inner_text(),
+                 root.locator(".d2l-frame-value").inner_text())
+        assert after[0] != before[0], f"{title}: moving the slider did not change the picture"
+        assert after[2] != before[2], f"{title}: the slider's value label did not follow"
+        assert after[1] != before[1], f"{title}: the readouts did not change with the frame"
+    assert not visit.errors, f"JavaScript errors on the gallery page: {visit.errors}"
+
+
+def test_the_static_view_needs_nothing_from_the_network(site, visit):
+    visit.page.goto(f"{site}/{GALLERY}", wait_until="load")
+    # Whatever the theme tries to fetch from CDNs is blocked here; the explorers must not be
+    # among it: their frames are data: URIs and their script is inline.
+    explorer_html = visit.page.locator(".d2l-explorer").evaluate_all("els => els.map(e => e.outerHTML).join('')")
+    assert explorer_html, "no explorer found on the gallery page"
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", explorer_html), "an explorer loads something from the network"
