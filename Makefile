@@ -71,6 +71,7 @@ clean-notebooks:
 
 benchmark: setup
 	$(BIN)/python benchmarks/trainer.py
+	$(BIN)/python benchmarks/explorers.py
 
 clean:
 	rm -rf _build
