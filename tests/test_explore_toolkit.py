@@ -148,3 +148,20 @@ def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws():
     fresh = toolkit.render(explorer, toolkit.new_figure(explorer), w4.compute(classes=3, temperature=2.0))
     assert again == fresh
     assert len(reused.axes) == 2 and len(reused.axes[0].patches) == 3
+
+
+def test_the_static_view_can_step_through_another_control(monkeypatch):
+    html = toolkit.static_html(w4.EXPLORER, frame="true_class", classes=3)
+    assert 'data-frames="3"' in html and "true class y" in html  # classes 0, 1, 2 and its label
+    with pytest.raises(ValueError, match=r"frame must name one of this explorer's controls .*got 'logits'"):
+        toolkit.static_html(w4.EXPLORER, frame="logits")
+    monkeypatch.setenv(toolkit.STATIC_ENV, "1")
+    assert 'data-frames="3"' in w4.show(frame="true_class", classes=3)._repr_html_()
+    monkeypatch.delenv(toolkit.STATIC_ENV)
+    with pytest.raises(ValueError, match="frame must name"):
+        w4.show(frame="nope")
+
+
+def test_static_frames_over_a_bounding_control_clamp_the_bounded_one():
+    html = toolkit.static_html(w4.EXPLORER, frame="classes", classes=6, true_class=5)
+    assert 'data-frames="4"' in html  # 3, 4, 5, 6 classes; true class pulled down to classes-1

@@ -131,6 +131,17 @@ def validate(controls: tuple, params: dict) -> dict:
     return values
 
 
+def clamp(controls: tuple, params: dict, moved: set[str]) -> dict:
+    """Pull every control that was not ``moved`` inside the bound another control sets for it,
+    as its widget does when the bounding slider moves."""
+    params = dict(params)
+    for c in controls:
+        if getattr(c, "at_most", None) and c.name not in moved:
+            other, offset = c.at_most
+            params[c.name] = min(params[c.name], params[other] + offset)
+    return params
+
+
 # ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -277,11 +288,7 @@ class LiveView:
         return {name: widget.value for name, widget in self.controls.items()}
 
     def set(self, **values) -> None:
-        new = {**self.params, **values}
-        for c in self.explorer.controls:  # a dependent control is clamped, as its widget would be
-            if getattr(c, "at_most", None) and c.name not in values:
-                new[c.name] = min(new[c.name], new[c.at_most[0]] + c.at_most[1])
-        validate(self.explorer.controls, new)
+        validate(self.explorer.controls, clamp(self.explorer.controls, {**self.params, **values}, moved=set(values)))
         for name, value in sorted(values.items(), key=lambda kv: kv[0] not in self._bounding):
             self.controls[name].value = value
 
@@ -299,17 +306,24 @@ class LiveView:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def static_html(explorer: Explorer, **params) -> str:
-    """A self-contained HTML fragment: frames over ``explorer.frame_control`` behind a slider."""
+def static_html(explorer: Explorer, frame: str | None = None, **params) -> str:
+    """A self-contained HTML fragment: frames over one control (``frame``, by default the
+    explorer's ``frame_control``) behind a slider, every other control fixed at ``params``."""
     fixed = validate(explorer.controls, params)
-    control = explorer.control(explorer.frame_control)
+    names = [c.name for c in explorer.controls]
+    if frame is not None and frame not in names:
+        raise ValueError(f"frame must name one of this explorer's controls {names}, got {frame!r}")
+    control = explorer.control(frame or explorer.frame_control)
     values = control.frames(explorer.frame_count)
+    if getattr(control, "at_most", None):  # frames beyond a bound set by another control
+        other, offset = control.at_most
+        values = [v for v in values if v <= fixed[other] + offset]
     if fixed[control.name] not in values:  # the first frame shown is exactly the requested state
         values = sorted([*values, fixed[control.name]])
     fig = new_figure(explorer)
     frames = []
     for value in values:
-        result = explorer.compute(**{**fixed, control.name: value})
+        result = explorer.compute(**clamp(explorer.controls, {**fixed, control.name: value}, moved={control.name}))
         png = base64.b64encode(render(explorer, fig, result, small=True)).decode("ascii")
         frames.append({"value": _fmt(value), "img": "data:image/png;base64," + png,
                        "readouts": readout_html(explorer.readouts(result))})
@@ -345,15 +359,20 @@ def _fmt(value) -> str:
 
 
 class StaticView:
-    def __init__(self, explorer: Explorer, **params):
-        self.html = static_html(explorer, **params)
+    def __init__(self, explorer: Explorer, frame: str | None = None, **params):
+        self.html = static_html(explorer, frame, **params)
 
     def _repr_html_(self) -> str:
         return self.html
 
 
-def show(explorer: Explorer, **params):
-    """The live view in a kernel with a widget frontend; the static view when building the book."""
+def show(explorer: Explorer, frame: str | None = None, **params):
+    """The live view in a kernel with a widget frontend; the static view when building the book.
+
+    ``params`` set the starting controls; ``frame`` picks the control the static view steps
+    through (the live view has every control anyway)."""
     if os.environ.get(STATIC_ENV):
-        return StaticView(explorer, **params)
+        return StaticView(explorer, frame, **params)
+    if frame is not None and frame not in [c.name for c in explorer.controls]:
+        raise ValueError(f"frame must name one of this explorer's controls, got {frame!r}")
     return LiveView(explorer, **params)
