@@ -165,3 +165,20 @@ def test_the_static_view_can_step_through_another_control(monkeypatch):
 def test_static_frames_over_a_bounding_control_clamp_the_bounded_one():
     html = toolkit.static_html(w4.EXPLORER, frame="classes", classes=6, true_class=5)
     assert 'data-frames="4"' in html  # 3, 4, 5, 6 classes; true class pulled down to classes-1
+
+
+def test_emptying_axes_removes_insets_and_labelled_contours():
+    explorer = toolkit.Explorer("t", (toolkit.Slider("a", "a", 1.0, 2.0, 0.5, 1.0),), lambda a: a,
+                                lambda fig, a: _contour_with_inset(toolkit.panels(fig, 1), a), lambda a: {}, "a")
+    fig = toolkit.new_figure(explorer)
+    for a in (1.0, 2.0, 1.5):
+        toolkit.render(explorer, fig, a)
+        ax = fig.axes[0]
+        assert len(ax.child_axes) == 1 and len(ax.collections) == 1
+    assert toolkit.render(explorer, fig, 2.0) == toolkit.render(explorer, toolkit.new_figure(explorer), 2.0)
+
+
+def _contour_with_inset(ax, a):
+    x, y = np.meshgrid(np.linspace(-1, 1, 20), np.linspace(-1, 1, 20))
+    ax.clabel(ax.contour(x, y, a * (x**2 + y**2), levels=3), fontsize=7)
+    ax.inset_axes([0.7, 0.7, 0.25, 0.25]).plot([0, 1], [0, a])

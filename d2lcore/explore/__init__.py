@@ -4,8 +4,24 @@ Each module holds one explorer (pure ``compute``, ``draw``, ``readouts``) and a 
 ``toolkit`` holds everything they share. In a notebook::
 
     from d2lcore import explore
-    explore.softmax_categorical.show()
+    explore.noise_to_loss.show()                    # live, every control
+    explore.noise_to_loss.show(frame="prediction")  # the book's static copy steps through this one
 """
-from d2lcore.explore import softmax_categorical, toolkit
+from d2lcore.explore import (
+    cross_entropy_decomposition,   # W6
+    dice_information,              # W7
+    huber_density,                 # W2
+    likelihood_vs_mse,             # W3
+    minibatch_gradient,            # W11
+    noise_to_loss,                 # W1
+    sigmoid_losses,                # W5
+    softmax_categorical,           # W4
+    toolkit,
+    weight_decay_prior,            # W8
+)
 
-__all__ = ["softmax_categorical", "toolkit"]
+__all__ = [
+    "noise_to_loss", "huber_density", "likelihood_vs_mse", "softmax_categorical", "sigmoid_losses",
+    "cross_entropy_decomposition", "dice_information", "weight_decay_prior", "minibatch_gradient",
+    "toolkit",
+]

@@ -195,10 +195,15 @@ def panels(fig: Figure, ncols: int, nrows: int = 1, **grid):
 
 def _empty(ax) -> None:
     """Return an axes to the state ``fig.subplots`` gives, keeping its tick objects."""
+    for child in list(ax.child_axes):  # insets
+        child.remove()
     for container in list(ax.containers):
         container.remove()
-    for artist in [*ax.lines, *ax.patches, *ax.collections, *ax.texts, *ax.images, *ax.artists, *ax.tables]:
-        artist.remove()
+    # Group by group, re-read each time: removing a contour set also removes its labels.
+    for group in ("collections", "lines", "patches", "texts", "images", "artists", "tables"):
+        for artist in list(getattr(ax, group)):
+            if artist in getattr(ax, group):
+                artist.remove()
     if ax.legend_ is not None:
         ax.legend_.remove()
     for axis, set_scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale)):
