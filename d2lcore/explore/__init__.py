@@ -14,6 +14,7 @@ from d2lcore.explore import (
     likelihood_vs_mse,             # W3
     minibatch_gradient,            # W11
     noise_to_loss,                 # W1
+    outlier_tug_of_war,            # W12
     sigmoid_losses,                # W5
     softmax_categorical,           # W4
     toolkit,
@@ -23,5 +24,6 @@ from d2lcore.explore import (
 __all__ = [
     "noise_to_loss", "huber_density", "likelihood_vs_mse", "softmax_categorical", "sigmoid_losses",
     "cross_entropy_decomposition", "dice_information", "weight_decay_prior", "minibatch_gradient",
+    "outlier_tug_of_war",
     "toolkit",
 ]
