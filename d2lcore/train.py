@@ -148,6 +148,7 @@ def fit(
     progress: bool = True,
     live_plot: bool = False,
     checkpoint: str | os.PathLike | None = None,
+    scheduler=None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train`` and return its ``History``.
 
@@ -155,7 +156,7 @@ def fit(
     ``d2lcore.data.Batches`` or any loader). ``loss`` returns the batch mean, as torch losses do.
     Accuracy is tracked when the targets are class indices. Options: gradient-norm clipping,
     bfloat16 autocast on CUDA, a tqdm progress bar, a live plot redrawn in one figure, and a
-    checkpoint written after every epoch.
+    checkpoint written after every epoch; a learning-rate ``scheduler`` stepped once per epoch.
 
     A NaN or infinite loss raises ``NonFiniteLossError`` naming the epoch and batch. Ctrl-C
     stops training cleanly and returns the epochs completed so far (``history.interrupted``).
@@ -213,6 +214,8 @@ def fit(
                 metrics = evaluate(model, loss, val)
                 _record(history, "val", metrics["loss"], metrics.get("accuracy"))
             history.seconds.append(time.perf_counter() - start)
+            if scheduler is not None:  # a per-epoch learning-rate schedule, e.g. CosineAnnealingLR(opt, epochs)
+                scheduler.step()
             if bar is not None:
                 bar.set_postfix_str(_postfix(history))
             if plotter is not None:

@@ -62,6 +62,23 @@ def test_fit_learns_a_linear_function_and_records_every_epoch():
     assert not history.interrupted
 
 
+def test_a_scheduler_is_stepped_once_per_epoch_after_that_epochs_updates():
+    X, y = regression_data()
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    class Recording(torch.optim.lr_scheduler.StepLR):
+        def step(self, *args):
+            seen.append(self.optimizer.param_groups[0]["lr"])  # the rate the finished epoch used
+            super().step(*args)
+
+    fit(model, F.mse_loss, optimizer, Batches(X, y, batch_size=8), epochs=3, progress=False,
+        scheduler=Recording(optimizer, step_size=1, gamma=0.5))
+    assert seen == pytest.approx([0.1, 0.05, 0.025])
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0125)
+
+
 def test_evaluate_weights_batches_by_their_size_not_a_mean_of_batch_means():
     X, y = regression_data(n=10)
     model = nn.Linear(3, 1)
