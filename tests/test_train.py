@@ -73,8 +73,9 @@ def test_a_scheduler_is_stepped_once_per_epoch_after_that_epochs_updates():
             seen.append(self.optimizer.param_groups[0]["lr"])  # the rate the finished epoch used
             super().step(*args)
 
-    fit(model, F.mse_loss, optimizer, Batches(X, y, batch_size=8), epochs=3, progress=False,
-        scheduler=Recording(optimizer, step_size=1, gamma=0.5))
+    scheduler = Recording(optimizer, step_size=1, gamma=0.5)
+    seen.clear()  # the constructor takes a first step of its own
+    fit(model, F.mse_loss, optimizer, Batches(X, y, batch_size=8), epochs=3, progress=False, scheduler=scheduler)
     assert seen == pytest.approx([0.1, 0.05, 0.025])
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0125)
 
