@@ -48,6 +48,11 @@ PACKAGES = [
 MATHJAX = "../vendor/mathjax/tex-mml-chtml.js"
 REQUIRE = "../vendor/requirejs/require.js"
 WIDGETS = "../vendor/html-manager/embed-amd.js"
+# The widget manager finds its fonts relative to the AMD module it loads; tell RequireJS that the
+# module lives next to our copy of require.js, whatever the depth of the page.
+REQUIRE_PATHS = ("(function () { var s = document.querySelector('script[src*=\"vendor/requirejs/require.js\"]');"
+                 " if (s && window.require) { require.config({paths: {'@jupyter-widgets/html-manager/dist':"
+                 " s.src.replace(/requirejs\\/require\\.js.*$/, 'html-manager')}}); } })();")
 
 
 class IntegrityError(Exception):
@@ -120,7 +125,8 @@ def use_local_assets(app, config) -> None:
     if not ensure(cache):
         return
     config.mathjax_path = MATHJAX
-    config.nb_ipywidgets_js = {REQUIRE: {}, WIDGETS: {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/"}}
+    config.nb_ipywidgets_js = {REQUIRE: {}, "": {"body": REQUIRE_PATHS},
+                               WIDGETS: {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/"}}
     config.html_extra_path = [*config.html_extra_path, str(cache)]
 
 
