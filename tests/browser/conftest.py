@@ -63,7 +63,12 @@ class Visit:
         self.page = page
         self.blocked: list[str] = []
         self.errors: list[str] = []
+        self.console_errors: list[str] = []
+        self.failed: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda message: self.console_errors.append(message.text) if message.type == "error" else None)
+        page.on("response", lambda response: self.failed.append(f"{response.status} {response.url}")
+                if response.status >= 400 else None)
         page.route("**/*", self._route)
 
     def _route(self, route):

@@ -1,0 +1,53 @@
+"""Every page of the built book, in headless Chromium with the network cut off."""
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from toc import ROOT, toc_files  # noqa: E402
+
+PAGES = toc_files()
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPOSITORY = re.sub(r"^https://github.com/", "", CONFIG["repository"]["url"]).rstrip("/")
+BRANCH = CONFIG["repository"].get("branch", "main")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_loads_offline_with_no_errors_and_typeset_math(site, visit, page):
+    visit.page.goto(f"{site}/{page}.html", wait_until="networkidle")
+    assert not visit.blocked, f"{page} needs the network: {visit.blocked}"
+    assert not visit.failed, f"{page} has failed requests: {visit.failed}"
+    assert not visit.errors and not visit.console_errors, f"{page}: {visit.errors + visit.console_errors}"
+    if visit.page.locator(".math").count():
+        visit.page.wait_for_selector("mjx-container", timeout=15_000)
+        text = visit.page.locator("article").evaluate(
+            "a => { const c = a.cloneNode(true); c.querySelectorAll('pre, code, mjx-container, script')"
+            ".forEach(e => e.remove()); return c.innerText; }")
+        assert not re.search(r"\\\(|\\\[|\$\$|(?<![\\\w])\$[^$\s][^$]*\$", text), f"{page}: raw TeX left in the text"
+        assert visit.page.locator(".math").count() == visit.page.locator(".math mjx-container").count(), \
+            f"{page}: some math was not typeset"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()])
+def test_notebook_pages_launch_binder_and_colab_on_their_own_file(site, visit, page):
+    visit.page.goto(f"{site}/{page}.html", wait_until="load")
+    links = visit.page.locator("a[href]").evaluate_all("els => els.map(e => e.href)")
+    binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?urlpath=lab/tree/{page}.ipynb"
+    colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{page}.ipynb"
+    assert binder in links, f"{page}: no Binder (JupyterLab) button for its notebook"
+    assert colab in links, f"{page}: no Colab button for its notebook"
+    assert (ROOT / f"{page}.ipynb").exists()
+
+
+def test_screenshots_of_three_representative_pages(site, visit):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    chosen = [PAGES[0], "chapters/00_getting_started/check_your_setup", "chapters/explorers"]
+    for page in chosen:
+        visit.page.goto(f"{site}/{page}.html", wait_until="networkidle")
+        path = SCREENSHOTS / (page.replace("/", "__") + ".png")
+        visit.page.screenshot(path=str(path), full_page=False)
+        assert path.stat().st_size > 10_000, f"{path} looks empty"
