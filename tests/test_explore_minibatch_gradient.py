@@ -123,8 +123,11 @@ def test_w11_live_view_moves_each_control_and_shows_what_compute_says():
             np.testing.assert_allclose(minibatches.get_data().edges, expected.edges)
             dots = next(line for line in ax_v.lines if line.get_marker() == "o" and line.get_markersize() == 4)
             shown = expected.grid <= (w11.N if expected.replacement else w11.N - 1)
-            np.testing.assert_allclose(dots.get_ydata(), expected.mc_variance[shown])
-            assert ax_v.get_xscale() == "log" and ax_v.get_yscale() == "log"
+            # the panel draws log10 values on linear axes labelled in powers of ten
+            np.testing.assert_allclose(dots.get_xdata(), np.log10(expected.grid[shown]))
+            np.testing.assert_allclose(dots.get_ydata(), np.log10(expected.mc_variance[shown]))
+            assert [t.get_text() for t in ax_v.get_xticklabels()] == ["1", "10", "100"]
+            assert all(t.get_text() == f"1e{round(v)}" for t, v in zip(ax_v.get_yticklabels(), ax_v.get_yticks()))
             assert view.image.value != before
 
 

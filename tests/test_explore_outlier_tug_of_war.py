@@ -197,7 +197,9 @@ def test_w12_no_loss_selected_draws_data_only():
     toolkit.render(w12.EXPLORER, fig, r)
     assert "no loss selected" in fig.axes[0].get_title()
     assert len(fig.axes[0].lines) == 3 and not fig.axes[0].collections  # data, outliers, truth: no fit
-    assert not fig.axes[2].collections and fig.axes[2].get_legend() is None  # no influence curves
+    assert not fig.axes[2].collections and not fig.axes[2].texts  # no influence curves, no colour key
+    toolkit.render(w12.EXPLORER, fig, w12.compute(l1=False))
+    assert [t.get_text() for t in fig.axes[2].texts] == [w12.NAMES[n] for n in ("student_t", "huber", "mse")]
 
 
 def test_w12_live_view_moves_each_control_and_shows_what_compute_says():

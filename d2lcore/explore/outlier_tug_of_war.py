@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from matplotlib import ticker
 from matplotlib.collections import LineCollection
-from matplotlib.lines import Line2D
 
 from d2lcore import likelihood
 from d2lcore.explore.toolkit import Explorer, Slider, Toggle, panels, show as _show, validate
@@ -260,7 +259,7 @@ def _curves(ax, x, ys, names) -> None:
 def draw(fig, r: Result) -> None:
     ax_fit, ax_res, ax_psi = panels(fig, 3, left=0.06, right=0.99, wspace=0.3, bottom=0.15, top=0.9)
 
-    # (a) the data and the fitted lines; the loss legend lives in (c), where there is room
+    # (a) the data and the fitted lines; the key of loss colours lives in (c), where there is room
     ax_fit.plot(r.x[~r.outlier], r.y[~r.outlier], "o", color="0.55", markersize=3.5)
     if r.outlier.any():
         ax_fit.plot(r.x[r.outlier], r.y[r.outlier], "D", color="tab:purple", markersize=5)
@@ -292,9 +291,10 @@ def draw(fig, r: Result) -> None:
     ax_psi.set(xlim=(INFLUENCE_GRID[0], INFLUENCE_GRID[-1]), ylim=(-3.0, 3.0), xlabel="residual r (noise sd)",
                ylabel="pull d(-log p)/dr (nats/sd)", xticks=(-20, 0, 20), yticks=(-2, 0, 2))
     ax_psi.set_title("influence (\u25c6 the outliers' pull)", fontsize=9, y=1.0)
-    if r.losses:
-        ax_psi.legend([Line2D([], [], color=COLORS[name]) for name in r.losses], [NAMES[n] for n in r.losses],
-                      fontsize=7, loc="lower right", handlelength=1.2, labelspacing=0.2)
+    # A key of coloured names instead of a legend: a legend box costs about 13 ms per update.
+    for row, name in enumerate(reversed(r.losses)):
+        ax_psi.text(0.98, 0.04 + 0.075 * row, NAMES[name], color=COLORS[name], fontsize=7,
+                    ha="right", va="bottom", transform=ax_psi.transAxes)
 
 
 def readouts(r: Result) -> dict[str, str]:
