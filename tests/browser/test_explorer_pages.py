@@ -1,8 +1,16 @@
 """The static explorers in the built book move in a real browser, with no kernel and no network."""
 import hashlib
+import json
 import re
+import sys
+from pathlib import Path
+
+import pytest
 
 from d2lcore import explore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from toc import ROOT, toc_files  # noqa: E402
 
 GALLERY = "chapters/explorers.html"
 
@@ -16,11 +24,21 @@ def picture(image) -> str:
     return hashlib.sha256(image.screenshot()).hexdigest()[:16]
 
 
-def test_every_explorer_on_the_gallery_page_moves_offline(site, visit):
-    page = visit.page
-    page.goto(f"{site}/{GALLERY}", wait_until="load")
+def explorer_calls(page: str) -> int:
+    """How many explorers a notebook of the toc shows: its code cells' ``explore.<name>.show(`` calls."""
+    path = ROOT / f"{page}.ipynb"
+    if not path.exists():
+        return 0
+    cells = json.loads(path.read_text())["cells"]
+    return sum(len(re.findall(r"explore\.\w+\.show\(", "".join(c["source"]))) for c in cells if c["cell_type"] == "code")
+
+
+EMBEDDING = [p for p in toc_files() if explorer_calls(p) and f"{p}.html" != GALLERY]
+
+
+def check_explorers_move(page, visit, expected: int) -> None:
     roots = page.locator(".d2l-explorer")
-    assert roots.count() == len(explorer_modules()), "the gallery shows one static explorer per module"
+    assert roots.count() == expected, f"expected {expected} static explorers, found {roots.count()}"
     for i in range(roots.count()):
         root = roots.nth(i)
         title = root.locator("div").first.inner_text()
@@ -41,7 +59,19 @@ def test_every_explorer_on_the_gallery_page_moves_offline(site, visit):
         assert after[0] != before[0], f"{title}: moving the slider did not change the picture"
         assert after[2] != before[2], f"{title}: the slider's value label did not follow"
         assert after[1] != before[1], f"{title}: the readouts did not change with the frame"
-    assert not visit.errors, f"JavaScript errors on the gallery page: {visit.errors}"
+    assert not visit.errors, f"JavaScript errors: {visit.errors}"
+
+
+def test_every_explorer_on_the_gallery_page_moves_offline(site, visit):
+    visit.page.goto(f"{site}/{GALLERY}", wait_until="load")
+    assert explorer_calls(GALLERY[:-5]) == len(explorer_modules()), "the gallery shows every explorer once"
+    check_explorers_move(visit.page, visit, len(explorer_modules()))
+
+
+@pytest.mark.parametrize("page", EMBEDDING)
+def test_explorers_embedded_in_chapters_move_offline(site, visit, page):
+    visit.page.goto(f"{site}/{page}.html", wait_until="load")
+    check_explorers_move(visit.page, visit, explorer_calls(page))
 
 
 def test_the_static_view_needs_nothing_from_the_network(site, visit):
