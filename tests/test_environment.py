@@ -53,3 +53,42 @@ def test_binder_installs_d2lcore_from_the_repository_and_cpu_torch():
 def test_binder_python_is_supported_by_the_package():
     from packaging.specifiers import SpecifierSet
     assert "3.11" in SpecifierSet(pyproject()["project"]["requires-python"])
+
+
+def notebook_imports() -> dict[str, set[str]]:
+    """Top-level modules each notebook of the toc imports, read from its code cells."""
+    import ast
+    import json
+    import sys as _sys
+    _sys.path.insert(0, str(ROOT / "tests"))
+    from toc import toc_notebooks
+    found = {}
+    for path in toc_notebooks():
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "\n".join(line for line in "".join(cell["source"]).splitlines()
+                               if not line.lstrip().startswith(("%", "!")))  # IPython magics are not Python
+            for node in ast.walk(ast.parse(source)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+                for name in names:
+                    found.setdefault(name.split(".")[0], set()).add(path.name)
+    return found
+
+
+def test_every_notebook_import_is_installed_by_binder_and_by_the_book_extra():
+    import sys as _sys
+    from importlib.metadata import packages_distributions
+    providers = packages_distributions()
+    binder = binder_pins()
+    book = {Requirement(r).name.lower() for r in pyproject()["project"]["optional-dependencies"]["book"]}
+    imports = notebook_imports()
+    assert "d2lcore" in imports and "torch" in imports
+    for module, notebooks in sorted(imports.items()):
+        if module in _sys.stdlib_module_names or module == "d2lcore":
+            continue
+        dists = {d.lower() for d in providers.get(module, [])}
+        assert dists, f"{module} (imported by {sorted(notebooks)}) is not installed here at all"
+        assert dists & book, f"{module} comes from {sorted(dists)}, which pyproject's [book] extra does not pin"
+        assert dists & set(binder), f"{module} comes from {sorted(dists)}, which environment.yml does not install"

@@ -51,3 +51,23 @@ def test_screenshots_of_three_representative_pages(site, visit):
         path = SCREENSHOTS / (page.replace("/", "__") + ".png")
         visit.page.screenshot(path=str(path), full_page=False)
         assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+
+def test_search_finds_a_term_offline(site, visit):
+    visit.page.goto(f"{site}/search.html?q=entropy", wait_until="networkidle")
+    results = visit.page.locator("ul.search li")
+    results.first.wait_for(timeout=15_000)
+    pages = results.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert any("information_theory" in p for p in pages), pages
+    assert not visit.errors and not visit.failed and not visit.blocked
+
+
+def test_glossary_lists_terms_with_chinese_names_and_chapters_link_to_it(site, visit):
+    visit.page.goto(f"{site}/glossary.html", wait_until="load")
+    terms = visit.page.locator("dl.glossary dt")
+    assert terms.count() >= 30
+    text = visit.page.locator("dl.glossary").inner_text()
+    assert "交叉熵" in text and "熵" in text and "KL 散度" in text
+    visit.page.goto(f"{site}/chapters/03_softmax_regression/information_theory.html", wait_until="load")
+    links = visit.page.locator("a[href*='glossary.html#term-']")
+    assert links.count() >= 3, "chapter text should link its key terms to the glossary"
