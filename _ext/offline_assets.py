@@ -41,18 +41,21 @@ PACKAGES = [
      "require.js", "requirejs"),
     ("@jupyter-widgets/html-manager", "1.0.15",
      "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-     "dist", "html-manager"),
+     "dist", "jupyter-widgets/html-manager/dist"),
 ]
 
 # Paths as the pages see them. Sphinx prefixes local script paths with "_static/", hence "../".
 MATHJAX = "../vendor/mathjax/tex-mml-chtml.js"
 REQUIRE = "../vendor/requirejs/require.js"
-WIDGETS = "../vendor/html-manager/embed-amd.js"
-# The widget manager finds its fonts relative to the AMD module it loads; tell RequireJS that the
-# module lives next to our copy of require.js, whatever the depth of the page.
+WIDGETS = "../vendor/jupyter-widgets/html-manager/dist/embed-amd.js"
+# The widget manager's CSS finds its icon fonts relative to the URL of whichever of its AMD
+# modules ("@jupyter-widgets/...") loads first, which RequireJS resolves against the page. Map
+# "@jupyter-widgets" to our copy, whatever the depth of the page; the fonts sit both in the
+# package's dist/ and one level up, so either module's URL finds them.
 REQUIRE_PATHS = ("(function () { var s = document.querySelector('script[src*=\"vendor/requirejs/require.js\"]');"
-                 " if (s && window.require) { require.config({paths: {'@jupyter-widgets/html-manager/dist':"
-                 " s.src.replace(/requirejs\\/require\\.js.*$/, 'html-manager')}}); } })();")
+                 " if (s && window.require) { require.config({paths: {'@jupyter-widgets':"
+                 " s.src.replace(/requirejs\\/require\\.js.*$/, 'jupyter-widgets')}}); } })();")
+FONTS = (".woff2", ".woff", ".ttf", ".eot", ".svg")
 
 
 class IntegrityError(Exception):
@@ -114,7 +117,11 @@ def ensure(cache: Path) -> bool:
         except IntegrityError as error:
             raise ExtensionError(f"{error}. The download was not used. Retry the build; if it persists, the "
                                  f"registry serves a different file than the one pinned in {__file__}.") from None
+        target.parent.mkdir(parents=True, exist_ok=True)
         unpack(data, keep, target)
+        if name == "@jupyter-widgets/html-manager":
+            for font in (f for f in target.iterdir() if f.suffix in FONTS):
+                shutil.copyfile(font, vendor / "jupyter-widgets" / font.name)
         stamp.write_text(f"{name}@{version} {integrity}")
         logger.info(f"[offline-assets] {name}@{version} verified and unpacked into {target}")
     return True
