@@ -73,7 +73,7 @@ class Visit:
 
     def _route(self, route):
         host = urlparse(route.request.url).hostname
-        if route.request.url.startswith("data:") or host in ("127.0.0.1", "localhost"):
+        if route.request.url.startswith(("data:", "file:")) or host in ("127.0.0.1", "localhost"):
             route.continue_()
         else:
             self.blocked.append(route.request.url)
@@ -86,3 +86,11 @@ def visit(browser):
     page = context.new_page()
     yield Visit(page)
     context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Record each phase's report on the test item, so fixtures can tell whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

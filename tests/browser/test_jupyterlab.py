@@ -1,0 +1,192 @@
+"""The live experience end to end: the explorer gallery in JupyterLab, driven by headless Chromium.
+
+This is the frontend Binder serves. JupyterLab is started on localhost over a copy of the gallery
+notebook in a temporary directory (the repository's notebook is never touched), the notebook is
+opened in Chromium with every request that leaves localhost aborted, all cells are run, one
+slider of one explorer (W4, softmax: "temperature T") is moved by typing into the slider's
+readout, and the explorer's readout table must then show exactly what ``compute`` gives.
+
+Does not need the built book (no ``site`` fixture); skips only when Chromium or JupyterLab is
+missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "chapters" / "explorers.ipynb"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+EXPLORER_TITLE = "W4 · Softmax builds a categorical distribution"
+SLIDER_LABEL = "temperature T"
+READOUT = "entropy H(p)"
+NEW_VALUE = 2.0  # the default is 1.0; 2.0 lies on the slider's 0.1 grid
+SERVER_START_S = 60
+
+
+def _skip(reason: str):
+    print("SKIP:", reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab serving a copy of the gallery notebook; yields (base URL, token)."""
+    try:
+        import jupyterlab  # noqa: F401
+        import ipywidgets  # noqa: F401
+    except ImportError as error:
+        _skip(f"JupyterLab or ipywidgets not installed ({error}); JupyterLab test not run")
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k != "D2LCORE_STATIC"}
+    # Keep the user's Jupyter config, settings, workspaces and runtime files out of it (and ours out of theirs).
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        (tmp_path / sub).mkdir()
+        env[var] = str(tmp_path / sub)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])  # d2lcore from here
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", "--ServerApp.password=",
+               "--ServerApp.allow_root=True", "--ServerApp.terminals_enabled=False",
+               "--ServerApp.root_dir", str(root), "--ServerApp.disable_check_xsrf=True",
+               # nothing that would reach the network
+               "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               "--LabApp.extension_manager=readonly",
+               "--LabApp.user_settings_dir", str(tmp_path / "settings"),
+               "--LabApp.workspaces_dir", str(tmp_path / "workspaces")]
+    log = open(tmp_path / "jupyterlab.log", "w+")
+    server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)  # its own process group: the kernel goes with it
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {server.returncode}:\n{_tail(log)}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as response:
+                    json.load(response)
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not answer within {SERVER_START_S} s:\n{_tail(log)}")
+                time.sleep(0.3)
+        yield base, token
+    finally:
+        _stop(server)
+        log.close()
+
+
+def _tail(log, chars: int = 4000) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()[-chars:]
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the server (it shuts its kernels down on SIGTERM), then anything left in its group."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)  # a kernel that outlived the server, or the server itself
+    except ProcessLookupError:
+        pass
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def screenshot_on_failure(request, visit):
+    """Keep what the browser showed when the test fails: a screenshot for a human to look at."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / "jupyterlab-failure.png"
+        visit.page.screenshot(path=str(path), full_page=False)
+        print(f"JupyterLab test failed; the browser's view is in {path}")
+
+
+def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screenshot_on_failure):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    from d2lcore.explore import softmax_categorical
+    expected = softmax_categorical.readouts(softmax_categorical.compute(temperature=NEW_VALUE))[READOUT]
+    default = softmax_categorical.readouts(softmax_categorical.compute())[READOUT]
+    assert expected != default, "pick a value whose readout differs from the default's"
+
+    base, token = jupyterlab
+    page = visit.page
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+    idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
+
+    # The notebook is open. JupyterLab may ask which kernel to start (a fresh Binder does too):
+    # answer as a reader would, with the preselected "Python 3". Then the kernel must be idle.
+    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for()
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    try:
+        dialog.wait_for(timeout=10_000)
+    except PlaywrightTimeout:
+        pass
+    else:
+        dialog.get_by_role("button", name="Select", exact=True).click()
+    page.locator(".jp-NotebookPanel .jp-Toolbar-kernelName", has_text="Python 3").wait_for()
+    idle.wait_for(timeout=60_000)
+
+    # Run -> Run All Cells, as a reader would.
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
+
+    # W4's live view: the widget box holding its title, its sliders and its readout table.
+    explorer = page.locator(".jp-OutputArea-output .widget-vbox", has_text=EXPLORER_TITLE)
+    cell = explorer.locator(f"td.d2l-readout[data-name='{READOUT}']")
+    cell.wait_for(timeout=60_000)
+    idle.wait_for(timeout=60_000)  # every cell has run
+    slider = explorer.locator(".widget-slider", has=page.locator(".widget-label", has_text=SLIDER_LABEL))
+    assert slider.count() == 1, f"expected one {SLIDER_LABEL!r} slider in the W4 explorer, found {slider.count()}"
+    # JupyterLab skips laying out cells out of view (content-visibility), which leaves innerText
+    # empty: scroll W4 into view and read the DOM's textContent.
+    cell.scroll_into_view_if_needed()
+    before = cell.text_content().strip()
+    assert before == default, f"W4 {READOUT!r} before moving the slider: {before!r}, compute gives {default!r}"
+
+    # Move the slider: type the new value into its readout and press Enter.
+    slider.locator(".widget-readout").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(NEW_VALUE))
+    page.keyboard.press("Enter")
+
+    # The kernel recomputes and the readout table changes to what compute gives.
+    expect(cell).not_to_have_text(before, timeout=30_000)
+    expect(slider.locator(".widget-readout")).to_have_text(f"{NEW_VALUE:.2f}")
+    cell.scroll_into_view_if_needed()
+    after = cell.text_content().strip()
+    assert after == expected, f"W4 {READOUT!r} after T={NEW_VALUE}: {after!r}, compute gives {expected!r}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "jupyterlab-w4-temperature-2.png"))
+    assert not visit.errors, f"page errors: {visit.errors}"
+    assert not visit.blocked, f"requests that left localhost: {visit.blocked}"
