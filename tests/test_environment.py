@@ -92,3 +92,15 @@ def test_every_notebook_import_is_installed_by_binder_and_by_the_book_extra():
         assert dists, f"{module} (imported by {sorted(notebooks)}) is not installed here at all"
         assert dists & book, f"{module} comes from {sorted(dists)}, which pyproject's [book] extra does not pin"
         assert dists & set(binder), f"{module} comes from {sorted(dists)}, which environment.yml does not install"
+
+
+def test_binder_serves_the_jupyterlab_that_the_end_to_end_test_drives():
+    """tests/browser/test_jupyterlab.py checks the live explorers and MyST rendering in JupyterLab;
+    Binder must serve that same JupyterLab with the same MyST extension."""
+    pins = binder_pins()
+    test = {Requirement(r).name.lower(): str(Requirement(r).specifier)
+            for r in pyproject()["project"]["optional-dependencies"]["test"]}
+    for name in ("jupyterlab", "jupyterlab-myst"):
+        assert name in test, f"{name} must be pinned in pyproject.toml [test] for the end-to-end test"
+        assert pins.get(name) == test[name], (
+            f"{name}: pyproject.toml [test] says {test[name]}, environment.yml says {pins.get(name)}; make them equal")

@@ -73,6 +73,13 @@ def jupyterlab(tmp_path):
                "--LabApp.extension_manager=readonly",
                "--LabApp.user_settings_dir", str(tmp_path / "settings"),
                "--LabApp.workspaces_dir", str(tmp_path / "workspaces")]
+    # Settings for this run only: lay out every cell (the default windowing hides cells scrolled
+    # out of view, which a test cannot read) and do not ask about fetching Jupyter news.
+    for plugin, settings in {"notebook-extension/tracker": {"windowingMode": "none"},
+                             "apputils-extension/notification": {"fetchNews": "false"}}.items():
+        path = tmp_path / "settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings))
     log = open(tmp_path / "jupyterlab.log", "w+")
     server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)  # its own process group: the kernel goes with it
@@ -120,6 +127,7 @@ def _stop(server: subprocess.Popen) -> None:
 @pytest.fixture
 def screenshot_on_failure(request, visit):
     """Keep what the browser showed when the test fails: a screenshot for a human to look at."""
+    (SCREENSHOTS / "jupyterlab-failure.png").unlink(missing_ok=True)  # none left from an earlier run
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
@@ -157,6 +165,15 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     page.locator(".jp-NotebookPanel .jp-Toolbar-kernelName", has_text="Python 3").wait_for()
     idle.wait_for(timeout=60_000)
 
+    # The book's markdown is MyST: with jupyterlab-myst (as on Binder) its roles render, so the
+    # reader sees "negative log-likelihood", not "{term}`negative log-likelihood <...>`".
+    intro = page.locator(".jp-NotebookPanel .jp-MarkdownCell").first
+    expect(intro).to_contain_text("negative log-likelihood")
+    intro_text = intro.inner_text()  # what is shown; the hidden editor holds the raw source
+    assert "{term}" not in intro_text and "{doc}" not in intro_text, f"MyST roles shown raw: {intro_text[:300]!r}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "jupyterlab-gallery-opened.png"))
+
     # Run -> Run All Cells, as a reader would.
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
@@ -164,7 +181,7 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     # W4's live view: the widget box holding its title, its sliders and its readout table.
     explorer = page.locator(".jp-OutputArea-output .widget-vbox", has_text=EXPLORER_TITLE)
     cell = explorer.locator(f"td.d2l-readout[data-name='{READOUT}']")
-    cell.wait_for(timeout=60_000)
+    cell.wait_for(state="attached", timeout=60_000)  # it may be out of view, hence not "visible"
     idle.wait_for(timeout=60_000)  # every cell has run
     slider = explorer.locator(".widget-slider", has=page.locator(".widget-label", has_text=SLIDER_LABEL))
     assert slider.count() == 1, f"expected one {SLIDER_LABEL!r} slider in the W4 explorer, found {slider.count()}"
@@ -173,6 +190,8 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     cell.scroll_into_view_if_needed()
     before = cell.text_content().strip()
     assert before == default, f"W4 {READOUT!r} before moving the slider: {before!r}, compute gives {default!r}"
+    figure = explorer.locator(".jp-OutputArea-output img, .widget-image").first
+    picture_before = figure.get_attribute("src")
 
     # Move the slider: type the new value into its readout and press Enter.
     slider.locator(".widget-readout").click()
@@ -186,7 +205,9 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     cell.scroll_into_view_if_needed()
     after = cell.text_content().strip()
     assert after == expected, f"W4 {READOUT!r} after T={NEW_VALUE}: {after!r}, compute gives {expected!r}"
+    assert figure.get_attribute("src") != picture_before, "the readout changed but the figure was not redrawn"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    explorer.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "jupyterlab-w4-temperature-2.png"))
     assert not visit.errors, f"page errors: {visit.errors}"
     assert not visit.blocked, f"requests that left localhost: {visit.blocked}"
