@@ -96,6 +96,18 @@ def test_live_view_bounds_follow_other_controls_and_reject_bad_values():
         view.set(temperature=50.0)
 
 
+def test_live_view_greys_out_logits_beyond_the_number_of_classes():
+    view = toolkit.LiveView(w4.EXPLORER, classes=4)
+    assert [view.controls[f"z{i}"].disabled for i in range(6)] == [False] * 4 + [True] * 2
+    view.set(classes=6)
+    assert not any(view.controls[f"z{i}"].disabled for i in range(6))
+    view.set(classes=3)
+    assert [view.controls[f"z{i}"].disabled for i in range(6)] == [False] * 3 + [True] * 3
+    before = view.readouts
+    view.set(z5=-4.0)  # moving a greyed-out logit from Python changes nothing shown
+    assert view.readouts == before
+
+
 def test_live_view_does_not_leak_pyplot_figures():
     import matplotlib.pyplot as plt
     before = len(plt.get_fignums())

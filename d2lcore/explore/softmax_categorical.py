@@ -20,7 +20,8 @@ DEFAULT_LOGITS = (2.0, 1.0, 0.2, -1.0, 0.5, -0.5)
 
 CONTROLS = (
     Slider("classes", "number of classes", 3, MAX_CLASSES, 1, 4, integer=True),
-    *(Slider(f"z{i}", f"logit z{i}", -5.0, 5.0, 0.1, DEFAULT_LOGITS[i]) for i in range(MAX_CLASSES)),
+    *(Slider(f"z{i}", f"logit z{i}", -5.0, 5.0, 0.1, DEFAULT_LOGITS[i], used_from=("classes", i + 1))
+      for i in range(MAX_CLASSES)),
     Slider("temperature", "temperature T", 0.2, 5.0, 0.1, 1.0),
     Slider("shift", "constant added to every logit", -10.0, 10.0, 0.5, 0.0),
     Slider("true_class", "true class y", 0, MAX_CLASSES - 1, 1, 0, integer=True, at_most=("classes", -1)),

@@ -53,6 +53,7 @@ class Slider:
     default: float
     integer: bool = False
     at_most: tuple[str, int] | None = None  # (other control, offset): value <= other + offset
+    used_from: tuple[str, int] | None = None  # (other control, n): matters only when other >= n
 
     def check(self, value) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
@@ -289,6 +290,12 @@ class LiveView:
                 self.controls[c.name].max = start[other] + offset
                 self.controls[other].observe(
                     lambda change, name=c.name, offset=offset: setattr(self.controls[name], "max", change.new + offset),
+                    names="value")
+            if getattr(c, "used_from", None):  # a control that changes nothing is greyed out
+                other, needed = c.used_from
+                self.controls[c.name].disabled = start[other] < needed
+                self.controls[other].observe(
+                    lambda change, name=c.name, needed=needed: setattr(self.controls[name], "disabled", change.new < needed),
                     names="value")
         for widget in self.controls.values():
             widget.observe(lambda change: self.refresh(), names="value")
