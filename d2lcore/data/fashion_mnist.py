@@ -347,6 +347,9 @@ class FashionMNIST:
         The images are converted to float once per split and device (default: the CPU) and kept
         there (188 MB for the training set), so a batch costs one row gather and nothing else:
         converting 235 uint8 batches every epoch costs more than the gather itself.
+
+        Make the loader once and iterate it every epoch: each pass draws a new permutation. A new
+        loader with the same ``seed`` starts the same sequence of permutations again.
         """
         images, labels = self.split(split)
         device = torch.device(device) if device is not None else images.device

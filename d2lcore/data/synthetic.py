@@ -44,7 +44,10 @@ class SyntheticRegression:
 
     The draws depend only on ``seed``: they happen under a forked copy of the CPU random state
     (``torch.distributions`` samples from the global generator), so the result is the same
-    whatever ran before, and the caller's random state is left as it was.
+    whatever ran before, and the caller's random state is left as it was. Because it is the plain
+    CPU generator seeded with ``seed``, a model initialised after ``torch.manual_seed(seed)`` with
+    the same number can draw the same normals as the inputs (its initial weights then line up with
+    ``X_train[0]``, which flatters an unregularised fit); seed the model with a different number.
     """
 
     def __init__(self, w, b: float, noise: float = 0.01, n_train: int = 1000, n_val: int = 1000,
@@ -69,7 +72,10 @@ class SyntheticRegression:
 
     def loader(self, split: str, batch_size: int, shuffle: bool | None = None,
                device: torch.device | str | None = None, seed: int = 0) -> Batches:
-        """Minibatches ``(X, y)`` of ``split`` ("train" or "val"); shuffled by default for "train" only."""
+        """Minibatches ``(X, y)`` of ``split`` ("train" or "val"); shuffled by default for "train" only.
+
+        Make the loader once and iterate it every epoch: each pass draws a new permutation. A new
+        loader with the same ``seed`` starts the same sequence of permutations again."""
         if split not in ("train", "val"):
             raise ValueError(f"unknown split {split!r}; SyntheticRegression has ('train', 'val')")
         X, y = (self.X_train, self.y_train) if split == "train" else (self.X_val, self.y_val)
