@@ -6,10 +6,11 @@ still move (their frames and script are inline).
 """
 import pytest
 
-from conftest import HTML, Visit
+from conftest import HTML, ROOT, Visit
 from test_explorer_pages import GALLERY, check_explorers_move, explorer_calls
 
 # The gallery holds every explorer; the cross-entropy section holds math and one explorer.
+SCREENSHOTS = ROOT / "_build" / "screenshots"
 PAGES = [GALLERY[:-5], "chapters/03_softmax_regression/cross_entropy"]
 
 
@@ -36,5 +37,7 @@ def test_page_from_disk_offline_typesets_math_and_moves_explorers(offline_visit,
         assert name == GALLERY[:-5], f"{name}: expected math on this page"
     assert explorer_calls(name) > 0, f"{name}: expected an explorer on this page"
     check_explorers_move(page, offline_visit, explorer_calls(name))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # the last explorer, moved, for a human to look at
+    page.screenshot(path=str(SCREENSHOTS / f"from-disk-offline__{name.replace('/', '__')}.png"))
     assert not offline_visit.blocked, f"{name} from disk needs the network: {offline_visit.blocked}"
     assert not offline_visit.errors, f"{name} from disk: {offline_visit.errors}"
