@@ -28,6 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "chapters" / "explorers.ipynb"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+SECTION = ROOT / "chapters" / "03_softmax_regression" / "cross_entropy.ipynb"  # math, terms, solutions
 EXPLORER_TITLE = "W4 · Softmax builds a categorical distribution"
 SLIDER_LABEL = "temperature T"
 READOUT = "entropy H(p)"
@@ -48,7 +49,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def jupyterlab(tmp_path):
-    """JupyterLab serving a copy of the gallery notebook; yields (base URL, token)."""
+    """JupyterLab serving copies of the gallery and of one chapter section; yields (base URL, token)."""
     try:
         import jupyterlab  # noqa: F401
         import ipywidgets  # noqa: F401
@@ -56,7 +57,8 @@ def jupyterlab(tmp_path):
         _skip(f"JupyterLab or ipywidgets not installed ({error}); JupyterLab test not run")
     root = tmp_path / "lab"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    for notebook in (NOTEBOOK, SECTION):
+        shutil.copy(notebook, root / notebook.name)
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "D2LCORE_STATIC"}
     # Keep the user's Jupyter config, settings, workspaces and runtime files out of it (and ours out of theirs).
@@ -209,5 +211,33 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     explorer.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "jupyterlab-w4-temperature-2.png"))
+    assert not visit.errors, f"page errors: {visit.errors}"
+    assert not visit.blocked, f"requests that left localhost: {visit.blocked}"
+
+
+def test_a_chapter_section_reads_in_jupyterlab_as_in_the_book(jupyterlab, visit):
+    """Binder readers open the chapter notebooks: the MyST markup must render there too, with
+    the exercise solutions folded away until asked for."""
+    from playwright.sync_api import expect
+
+    base, token = jupyterlab
+    page = visit.page
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/lab/tree/{SECTION.name}?token={token}")
+    markdown = page.locator(".jp-NotebookPanel .jp-MarkdownCell")
+    # The last markdown cells hold the exercises: once the first solution is a folded dropdown,
+    # every cell has been rendered.
+    solution = page.locator(".jp-MarkdownCell details", has_text="Solution to 1")
+    expect(solution).to_have_count(1, timeout=30_000)
+    assert solution.get_attribute("open") is None, "the solution should start folded"
+    expect(markdown.first).to_contain_text("cross-entropy")
+    shown = "\n".join(markdown.evaluate_all("cells => cells.map(c => c.innerText)"))
+    for raw in ("{term}", "{doc}", "{cite}", "```{admonition}", ":class: dropdown"):
+        assert raw not in shown, f"{SECTION.name}: MyST markup {raw!r} shown raw in JupyterLab"
+    # math is typeset (MathJax in JupyterLab takes a moment)
+    page.locator(".jp-MarkdownCell mjx-container, .jp-MarkdownCell .katex").first.wait_for(state="attached", timeout=20_000)
+    assert "expected loss" not in solution.inner_text(), "the folded solution's text is visible"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "jupyterlab-chapter-section.png"))
     assert not visit.errors, f"page errors: {visit.errors}"
     assert not visit.blocked, f"requests that left localhost: {visit.blocked}"
