@@ -18,6 +18,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save what the browser shows under _build/screenshots/, for a human to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
 
 
 def chromium_path() -> str | None:
@@ -80,12 +89,21 @@ class Visit:
             route.abort("internetdisconnected")
 
 
+def _visit(browser, **context_options):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+    yield Visit(context.new_page())
+    context.close()
+
+
 @pytest.fixture
 def visit(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield Visit(page)
-    context.close()
+    yield from _visit(browser)
+
+
+@pytest.fixture
+def offline_visit(browser):
+    """A visit in a browser context that has no network at all, for pages opened from disk."""
+    yield from _visit(browser, offline=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

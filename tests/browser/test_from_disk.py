@@ -6,20 +6,11 @@ still move (their frames and script are inline).
 """
 import pytest
 
-from conftest import HTML, ROOT, Visit
+from conftest import HTML, screenshot
 from test_explorer_pages import GALLERY, check_explorers_move, explorer_calls
 
 # The gallery holds every explorer; the cross-entropy section holds math and one explorer.
-SCREENSHOTS = ROOT / "_build" / "screenshots"
 PAGES = [GALLERY[:-5], "chapters/03_softmax_regression/cross_entropy"]
-
-
-@pytest.fixture
-def offline_visit(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
-    page = context.new_page()
-    yield Visit(page)
-    context.close()
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -37,7 +28,6 @@ def test_page_from_disk_offline_typesets_math_and_moves_explorers(offline_visit,
         assert name == GALLERY[:-5], f"{name}: expected math on this page"
     assert explorer_calls(name) > 0, f"{name}: expected an explorer on this page"
     check_explorers_move(page, offline_visit, explorer_calls(name))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # the last explorer, moved, for a human to look at
-    page.screenshot(path=str(SCREENSHOTS / f"from-disk-offline__{name.replace('/', '__')}.png"))
+    screenshot(page, f"from-disk-offline__{name.replace('/', '__')}")  # the last explorer, moved
     assert not offline_visit.blocked, f"{name} from disk needs the network: {offline_visit.blocked}"
     assert not offline_visit.errors, f"{name} from disk: {offline_visit.errors}"

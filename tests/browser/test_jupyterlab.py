@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT, SCREENSHOTS, screenshot
+
 NOTEBOOK = ROOT / "chapters" / "explorers.ipynb"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
 SECTION = ROOT / "chapters" / "03_softmax_regression" / "cross_entropy.ipynb"  # math, terms, solutions
 EXPLORER_TITLE = "W4 · Softmax builds a categorical distribution"
 SLIDER_LABEL = "temperature T"
@@ -126,6 +126,21 @@ def _stop(server: subprocess.Popen) -> None:
     server.wait(timeout=10)
 
 
+def _start_kernel(page, base: str, token: str, timeout_s: float = 60) -> None:
+    """Wait until the server has a kernel for the open notebook, answering the kernel dialog if
+    JupyterLab shows one instead of starting the kernel itself."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if dialog.is_visible():
+            dialog.get_by_role("button", name="Select", exact=True).click()
+        with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as response:
+            if any(session.get("kernel") for session in json.load(response)):
+                return
+        page.wait_for_timeout(200)
+    pytest.fail(f"no kernel started within {timeout_s} s")
+
+
 @pytest.fixture
 def screenshot_on_failure(request, visit):
     """Keep what the browser showed when the test fails: a screenshot for a human to look at."""
@@ -133,14 +148,10 @@ def screenshot_on_failure(request, visit):
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / "jupyterlab-failure.png"
-        visit.page.screenshot(path=str(path), full_page=False)
-        print(f"JupyterLab test failed; the browser's view is in {path}")
+        print(f"JupyterLab test failed; the browser's view is in {screenshot(visit.page, 'jupyterlab-failure')}")
 
 
 def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screenshot_on_failure):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     from d2lcore.explore import softmax_categorical
@@ -154,17 +165,10 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
     idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
 
-    # The notebook is open. JupyterLab may ask which kernel to start (a fresh Binder does too):
-    # answer as a reader would, with the preselected "Python 3". Then the kernel must be idle.
+    # The notebook is open. JupyterLab either starts its kernel or asks which one to start (some
+    # versions do, and so may Binder): answer as a reader would, with the preselected "Python 3".
     page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for()
-    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
-    try:
-        dialog.wait_for(timeout=10_000)
-    except PlaywrightTimeout:
-        pass
-    else:
-        dialog.get_by_role("button", name="Select", exact=True).click()
-    page.locator(".jp-NotebookPanel .jp-Toolbar-kernelName", has_text="Python 3").wait_for()
+    _start_kernel(page, base, token)
     idle.wait_for(timeout=60_000)
 
     # The book's markdown is MyST: with jupyterlab-myst (as on Binder) its roles render, so the
@@ -173,8 +177,7 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     expect(intro).to_contain_text("negative log-likelihood")
     intro_text = intro.inner_text()  # what is shown; the hidden editor holds the raw source
     assert "{term}" not in intro_text and "{doc}" not in intro_text, f"MyST roles shown raw: {intro_text[:300]!r}"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "jupyterlab-gallery-opened.png"))
+    screenshot(page, "jupyterlab-gallery-opened")
 
     # Run -> Run All Cells, as a reader would.
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
@@ -183,12 +186,10 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     # W4's live view: the widget box holding its title, its sliders and its readout table.
     explorer = page.locator(".jp-OutputArea-output .widget-vbox", has_text=EXPLORER_TITLE)
     cell = explorer.locator(f"td.d2l-readout[data-name='{READOUT}']")
-    cell.wait_for(state="attached", timeout=60_000)  # it may be out of view, hence not "visible"
+    cell.wait_for(state="attached", timeout=60_000)
     idle.wait_for(timeout=60_000)  # every cell has run
     slider = explorer.locator(".widget-slider", has=page.locator(".widget-label", has_text=SLIDER_LABEL))
     assert slider.count() == 1, f"expected one {SLIDER_LABEL!r} slider in the W4 explorer, found {slider.count()}"
-    # JupyterLab skips laying out cells out of view (content-visibility), which leaves innerText
-    # empty: scroll W4 into view and read the DOM's textContent.
     cell.scroll_into_view_if_needed()
     before = cell.text_content().strip()
     assert before == default, f"W4 {READOUT!r} before moving the slider: {before!r}, compute gives {default!r}"
@@ -208,14 +209,13 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
     after = cell.text_content().strip()
     assert after == expected, f"W4 {READOUT!r} after T={NEW_VALUE}: {after!r}, compute gives {expected!r}"
     assert figure.get_attribute("src") != picture_before, "the readout changed but the figure was not redrawn"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     explorer.scroll_into_view_if_needed()
-    page.screenshot(path=str(SCREENSHOTS / "jupyterlab-w4-temperature-2.png"))
+    screenshot(page, "jupyterlab-w4-temperature-2")
     assert not visit.errors, f"page errors: {visit.errors}"
     assert not visit.blocked, f"requests that left localhost: {visit.blocked}"
 
 
-def test_a_chapter_section_reads_in_jupyterlab_as_in_the_book(jupyterlab, visit):
+def test_a_chapter_section_reads_in_jupyterlab_as_in_the_book(jupyterlab, visit, screenshot_on_failure):
     """Binder readers open the chapter notebooks: the MyST markup must render there too, with
     the exercise solutions folded away until asked for."""
     from playwright.sync_api import expect
@@ -237,7 +237,6 @@ def test_a_chapter_section_reads_in_jupyterlab_as_in_the_book(jupyterlab, visit)
     # math is typeset (MathJax in JupyterLab takes a moment)
     page.locator(".jp-MarkdownCell mjx-container, .jp-MarkdownCell .katex").first.wait_for(state="attached", timeout=20_000)
     assert "expected loss" not in solution.inner_text(), "the folded solution's text is visible"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "jupyterlab-chapter-section.png"))
+    screenshot(page, "jupyterlab-chapter-section")
     assert not visit.errors, f"page errors: {visit.errors}"
     assert not visit.blocked, f"requests that left localhost: {visit.blocked}"

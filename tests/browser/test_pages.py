@@ -8,9 +8,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from toc import ROOT, toc_files  # noqa: E402
+from conftest import screenshot  # noqa: E402
 
 PAGES = toc_files()
-SCREENSHOTS = ROOT / "_build" / "screenshots"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPOSITORY = re.sub(r"^https://github.com/", "", CONFIG["repository"]["url"]).rstrip("/")
 BRANCH = CONFIG["repository"].get("branch", "main")
@@ -44,12 +44,10 @@ def test_notebook_pages_launch_binder_and_colab_on_their_own_file(site, visit, p
 
 
 def test_screenshots_of_three_representative_pages(site, visit):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     chosen = [PAGES[0], "chapters/03_softmax_regression/cross_entropy", "chapters/explorers"]  # cover, math, widgets
     for page in chosen:
         visit.page.goto(f"{site}/{page}.html", wait_until="networkidle")
-        path = SCREENSHOTS / (page.replace("/", "__") + ".png")
-        visit.page.screenshot(path=str(path), full_page=False)
+        path = screenshot(visit.page, page.replace("/", "__"))
         assert path.stat().st_size > 10_000, f"{path} looks empty"
 
 
