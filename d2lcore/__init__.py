@@ -10,7 +10,7 @@ from d2lcore.device import choose_device, to_device
 from d2lcore.notebook import setup
 from d2lcore.train import History, NonFiniteLossError, evaluate, fit
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "data", "device", "likelihood", "plot", "train",
     "choose_device", "to_device", "setup", "fit", "evaluate", "History", "NonFiniteLossError",
