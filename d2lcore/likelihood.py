@@ -18,6 +18,7 @@ All quantities are in nats (natural logarithms); divide by ``math.log(2)`` for b
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -208,6 +209,23 @@ class LossLikelihood:
     def loss(self, prediction, target, **params) -> torch.Tensor:
         self.check(prediction, target)
         return self.torch_loss(prediction, target, **self._params(params))
+
+    def validate(self, prediction, target, **params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """Check one batch, then return the plain torch loss to train with.
+
+        The checked ``loss`` reads label ranges back from the device on every call; inside a
+        training loop that is a host sync per batch. Check the first batch once instead::
+
+            X, y = next(iter(train))
+            loss = likelihood.get("cross_entropy").validate(model(X), y)
+            d2lcore.fit(model, loss, optimizer, train, val, epochs=10)
+        """
+        self.check(prediction, target)
+        merged = self._params(params)
+        plain = self.torch_loss
+        if not merged:
+            return plain
+        return functools.partial(plain, **merged)
 
     def distribution(self, prediction, **params) -> Distribution:
         return self.make_distribution(prediction, **self._params(params))

@@ -16,6 +16,7 @@ from d2lcore.data.idx import read_bytes
 
 REAL_DIR = Path("/usr/share/datasets/fashion-mnist")
 TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = fm.STEMS
+VAL_INDEX_SHA256 = "a0e6ade04f956de0"  # first 16 hex digits; see test_real_splits_...
 
 
 # --- fixtures: an isolated machine and a tiny fake dataset --------------------------------
@@ -318,11 +319,41 @@ def test_loader_and_repr_on_fake_data(fake, isolated):
     assert X.shape == (4, 1, 5, 4) and X.dtype == torch.float32 and y.dtype == torch.int64
     assert torch.equal(X[:, 0], fake.tensors[TEST_IMAGES][:4].float() / 255)
     assert next(iter(data.loader("test", batch_size=4, flatten=True)))[0].shape == (4, 20)
-    assert data.loader("train", 5).shuffle and not data.loader("test", 5).shuffle
-    with pytest.raises(ValueError, match=r"unknown split 'val'; FashionMNIST has \('train', 'test'\)"):
-        data.loader("val", batch_size=4)
-    assert repr(data).startswith("FashionMNIST(train: 12 images, test: 6 images, 5x4 uint8, 10 classes; from ")
+    assert data.loader("train", 5).shuffle and data.loader("train+val", 5).shuffle
+    assert not data.loader("val", 5).shuffle and not data.loader("test", 5).shuffle
+    with pytest.raises(ValueError, match=r"unknown split 'valid'; FashionMNIST has \('train', 'val', 'test', 'train\+val'\)"):
+        data.loader("valid", batch_size=4)
+    n_val = len(data.split("val")[1])
+    assert repr(data).startswith(f"FashionMNIST(train: {12 - n_val} images, val: {n_val}, test: 6, 5x4 uint8, "
+                                 f"10 classes; from ")
     assert f"{isolated / 'root'} (from root=)" in repr(data)
+
+
+def test_splits_partition_the_training_file_class_by_class(fake, isolated):
+    data = FashionMNIST(root=fake.write(isolated / "root"))
+    index = fm.validation_indices(data.train_labels)
+    assert torch.equal(index, index.sort().values) and len(index.unique()) == len(index)
+    for c in range(10):  # each class gives a sixth of its images, rounded
+        assert (data.train_labels[index] == c).sum() == round((data.train_labels == c).sum().item() / 6)
+    train, val = data.split("train"), data.split("val")
+    assert torch.equal(val[0], data.train_images[index]) and torch.equal(val[1], data.train_labels[index])
+    everything = torch.cat([train[0], val[0]]).flatten(1)
+    assert len(everything) == 12 and sorted(map(bytes, everything.numpy())) == sorted(
+        map(bytes, data.train_images.flatten(1).numpy()))  # disjoint, and together the whole file
+    assert data.split("train+val")[0] is data.train_images and data.split("test")[0] is data.test_images
+    assert not torch.equal(fm.validation_indices(data.train_labels, seed=1), index) or len(index) < 2
+
+
+@pytest.mark.parametrize("download", [True, False])
+def test_a_mistyped_root_is_not_left_behind_when_the_data_cannot_be_had(isolated, download):
+    typo = isolated / "no-such-folder" / "fashion"
+    with pytest.raises(DatasetNotFoundError, match=f"The folder {typo} \\(from root=\\) lacks"):
+        FashionMNIST(root=typo, download=download)  # the mirror does not exist: offline
+    assert not typo.exists() and not typo.parent.exists()  # the disk is as it was
+    a_file = isolated / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        FashionMNIST(root=a_file)
 
 
 def test_image_grid():
@@ -376,6 +407,19 @@ def test_real_data_is_found_in_the_debian_package_by_default(real, monkeypatch):
     assert data.source.how == "debian" and data.source.folder == REAL_DIR
     assert "Debian/Ubuntu package dataset-fashion-mnist" in repr(data)
     assert FashionMNIST(download=False).train_images is data.train_images  # parsed once per process
+
+
+def test_real_splits_are_the_documented_50000_10000_10000(real):
+    sizes = {name: len(real.split(name)[1]) for name in real.SPLITS}
+    assert sizes == {"train": 50000, "val": 10000, "test": 10000, "train+val": 60000}
+    assert real.split("val")[1].bincount().tolist() == [1000] * 10
+    assert real.split("train")[1].bincount().tolist() == [5000] * 10
+    # The rule is fixed: a change would silently move every number in the book. This digest of
+    # the validation indices was taken when the rule was written (d2lcore 0.2.0).
+    index = fm.validation_indices(real.train_labels)
+    digest = hashlib.sha256(index.numpy().astype("<i8").tobytes()).hexdigest()
+    assert digest.startswith(VAL_INDEX_SHA256), f"the validation split changed: {digest}"
+    assert len(real.loader("train", batch_size=1000)) == 50
 
 
 def test_real_loader_batches(real):
@@ -444,6 +488,17 @@ def test_synthetic_is_reproducible_and_leaves_the_global_generator_alone():
     assert torch.equal(a.X_train, b.X_train) and torch.equal(a.y_val, b.y_val)
     c = SyntheticRegression([1.0, 2.0], 0.5, noise_family="student_t", seed=4)
     assert not torch.equal(a.X_train, c.X_train)
+
+
+def test_a_model_seeded_with_the_data_seed_draws_unrelated_numbers():
+    data = SyntheticRegression([2.0, -3.4], 4.2, n_train=50, n_val=0, seed=0)
+    torch.manual_seed(0)  # what a chapter does before building its model
+    weights = torch.randn(50, 2)
+    assert not torch.equal(weights, data.X_train)
+    # Unrelated, not merely different: the correlation is what chance gives (50 * 2 pairs,
+    # |r| < 5 / sqrt(100) fails by chance with probability below 1e-6).
+    r = torch.corrcoef(torch.stack([weights.flatten(), data.X_train.flatten()]))[0, 1]
+    assert abs(r) < 0.5
 
 
 def _student_t3_quartile() -> float:

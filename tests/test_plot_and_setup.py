@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import d2lcore
-from d2lcore import plot
+from d2lcore import notebook, plot
 from d2lcore.train import History
 
 matplotlib.use("Agg")
@@ -36,8 +36,41 @@ def test_setup_seeds_every_generator_and_fixes_threads(monkeypatch):
 
 
 def test_setup_rejects_zero_threads():
-    with pytest.raises(ValueError, match="threads must be at least 1"):
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
         d2lcore.setup(threads=0)
+
+
+def test_setup_uses_the_cpus_the_process_may_use(monkeypatch):
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(notebook.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    try:
+        assert notebook.usable_cpus() == 1
+        d2lcore.setup()
+        assert torch.get_num_threads() == 1  # not the machine's count, not a fixed 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("files, quota", [
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu.max": "150000 100000\n"}, 1.5),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3.0),
+    ({}, None),
+])
+def test_cgroup_cpu_quota_v1_and_v2(tmp_path, files, quota):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert notebook._cgroup_cpu_quota(tmp_path) == quota
+
+
+def test_a_cgroup_quota_caps_the_affinity(monkeypatch):
+    monkeypatch.setattr(notebook.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(notebook, "_cgroup_cpu_quota", lambda: 2.5)
+    assert notebook.usable_cpus() == 2
+    monkeypatch.setattr(notebook, "_cgroup_cpu_quota", lambda: 0.5)
+    assert notebook.usable_cpus() == 1
 
 
 def test_history_plot_has_loss_and_accuracy_panels():

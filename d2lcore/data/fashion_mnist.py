@@ -13,6 +13,7 @@ and replaced; a folder you named that holds wrong files is an error, never modif
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -192,6 +193,9 @@ def _named_folder(folder: Path, how: str, download: bool, mirror: str, fresh: di
     alone); missing ones are downloaded into it."""
     given_by = "root=" if how == "explicit" else f"${ENV_VAR}"
     instead = "leave out root=" if how == "explicit" else f"unset ${ENV_VAR}"
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} (from {given_by}) is a file, not a folder; name a folder, or {instead} "
+                        f"to use the user cache or the Debian package.")
     good, bad = _scan(folder, fresh)
     wrong = [problem for stem, _, problem in bad if stem not in good]
     missing = [stem for stem in STEMS if stem not in good and stem not in {s for s, _, _ in bad}]
@@ -207,10 +211,14 @@ def _named_folder(folder: Path, how: str, download: bool, mirror: str, fresh: di
     lack = f"The folder {folder} (from {given_by}) lacks {', '.join(missing)} (plain or .gz)"
     if not download:
         raise DatasetNotFoundError(_three_ways(f"{lack}, and download=False."))
+    new_folders = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         for stem in missing:
             good[stem] = _download(stem, folder, mirror, fresh)
     except _DownloadFailed as err:
+        for created in new_folders:  # a mistyped root= must not be left behind, created and empty
+            with contextlib.suppress(OSError):
+                created.rmdir()
         raise DatasetNotFoundError(_three_ways(f"{lack}, and downloading into it failed: {err}")) from err
     return Source(folder, "download", f"downloaded from {mirror} into the folder from {given_by}", good)
 
@@ -293,12 +301,23 @@ def _unit_vectors(x: torch.Tensor) -> torch.Tensor:
 
 
 class FashionMNIST:
-    """The 70,000 FashionMNIST images (60,000 train, 10,000 test) as in-memory tensors.
+    """The 70,000 FashionMNIST images as in-memory tensors, in four splits.
 
-    ``train_images`` / ``test_images`` are uint8 of shape (N, 28, 28), ``train_labels`` /
-    ``test_labels`` int64 of shape (N,). They are shared by every instance loaded from the same
-    files (loading twice costs nothing), so do not modify them in place. ``source`` says where
-    the files were found. ``loader(split, ...)`` gives minibatches of float images in [0, 1].
+    ``split(name)`` and ``loader(name, ...)`` know:
+
+    - ``"train"``: 50,000 of the 60,000 training images, for fitting;
+    - ``"val"``: the other 10,000 (1,000 per class), for every choice a chapter makes;
+    - ``"test"``: the 10,000 test images, reported once at the end of a section;
+    - ``"train+val"``: all 60,000 training images, for a final fit once the choices are made.
+
+    The validation images are drawn per class by a fixed rule (``validation_indices``): a
+    permutation of each class's images from a generator seeded with ``SPLIT_SEED``, the first
+    sixth of it; so the split is the same on every machine and every class keeps its share.
+
+    ``train_images`` / ``test_images`` are the files' uint8 tensors, (60000, 28, 28) and
+    (10000, 28, 28), with int64 ``train_labels`` / ``test_labels``. They are shared by every
+    instance loaded from the same files (loading twice costs nothing), so do not modify them in
+    place. ``source`` says where the files were found.
 
     ``root``: a folder to use instead of the default places; ``download=False`` forbids the
     network; ``mirror``: the URL the four ``.gz`` files are downloaded from.
@@ -306,7 +325,7 @@ class FashionMNIST:
 
     CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat",
                "sandal", "shirt", "sneaker", "bag", "ankle boot")
-    SPLITS = ("train", "test")
+    SPLITS = ("train", "val", "test", "train+val")
 
     def __init__(self, root: str | os.PathLike | None = None, download: bool = True, mirror: str | None = None):
         fresh: dict[str, bytes] = {}
@@ -316,7 +335,8 @@ class FashionMNIST:
         self.train_labels = tensors["train-labels-idx1-ubyte"]
         self.test_images = tensors["t10k-images-idx3-ubyte"]
         self.test_labels = tensors["t10k-labels-idx1-ubyte"]
-        self._on_device: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._val_index = validation_indices(self.train_labels)
+        self._on_device: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def text_labels(cls, indices) -> list[str]:
@@ -335,36 +355,71 @@ class FashionMNIST:
         """``(images, labels)`` of a split: uint8 images (N, 28, 28), int64 labels (N,)."""
         if name not in self.SPLITS:
             raise ValueError(f"unknown split {name!r}; FashionMNIST has {self.SPLITS}")
-        if name == "train":
+        if name == "test":
+            return self.test_images, self.test_labels
+        if name == "train+val":
             return self.train_images, self.train_labels
-        return self.test_images, self.test_labels
+        if name == "val":
+            index = self._val_index
+        else:
+            keep = torch.ones(len(self.train_labels), dtype=torch.bool)
+            keep[self._val_index] = False
+            index = keep.nonzero().flatten()
+        return self.train_images[index], self.train_labels[index]
 
     def loader(self, split: str, batch_size: int, shuffle: bool | None = None,
                device: torch.device | str | None = None, seed: int = 0, flatten: bool = False) -> Batches:
         """Minibatches ``(X, y)`` of ``split``: float32 images in [0, 1] of shape (B, 1, 28, 28),
-        or (B, 784) with ``flatten=True``, and int64 labels; shuffled by default for "train" only.
+        or (B, 784) with ``flatten=True``, and int64 labels; shuffled by default for "train" and
+        "train+val" only. See the class docstring for the four splits.
 
         The images are converted to float once per split and device (default: the CPU) and kept
-        there (188 MB for the training set), so a batch costs one row gather and nothing else:
+        there (157 MB for the 50,000 training images), so a batch costs one row gather and nothing else:
         converting 235 uint8 batches every epoch costs more than the gather itself.
 
         Make the loader once and iterate it every epoch: each pass draws a new permutation. A new
-        loader with the same ``seed`` starts the same sequence of permutations again.
+        loader with the same ``seed`` starts the same sequence of permutations again, so its first
+        epoch repeats the first epoch of the old one.
         """
-        images, labels = self.split(split)
-        device = torch.device(device) if device is not None else images.device
+        if split not in self.SPLITS:
+            raise ValueError(f"unknown split {split!r}; FashionMNIST has {self.SPLITS}")
+        device = torch.device(device) if device is not None else self.train_images.device
         key = (split, str(device), flatten)
         if key not in self._on_device:
+            images, labels = self.split(split)
             moved = images.to(device)
             self._on_device[key] = (_unit_vectors(moved) if flatten else _unit_images(moved), labels.to(device))
         images, labels = self._on_device[key]
         return Batches(images, labels, batch_size=batch_size,
-                       shuffle=(split == "train") if shuffle is None else shuffle, seed=seed, device=device)
+                       shuffle=split in ("train", "train+val") if shuffle is None else shuffle, seed=seed,
+                       device=device)
 
     def __repr__(self) -> str:
         h, w = self.train_images.shape[1:]
-        return (f"FashionMNIST(train: {len(self.train_labels)} images, test: {len(self.test_labels)} images, "
+        n_val = len(self._val_index)
+        return (f"FashionMNIST(train: {len(self.train_labels) - n_val} images, val: {n_val}, "
+                f"test: {len(self.test_labels)}, "
                 f"{h}x{w} uint8, {len(self.CLASSES)} classes; from {self.source})")
+
+
+SPLIT_SEED = 20170825  # the day FashionMNIST was released; any fixed number would do
+VAL_FRACTION = 1 / 6  # 10,000 of the 60,000 training images, 1,000 per class
+
+
+def validation_indices(labels: torch.Tensor, seed: int = SPLIT_SEED) -> torch.Tensor:
+    """Sorted indices of the validation images: a seeded random sixth of each class.
+
+    Drawn on the CPU from a private generator, so the split is identical everywhere and no
+    global random state is touched. With FashionMNIST's 6,000 images per class this is 1,000 per
+    class, 10,000 in all.
+    """
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(int(labels.max()) + 1 if len(labels) else 0):
+        members = (labels == c).nonzero().flatten()
+        take = round(len(members) * VAL_FRACTION)
+        chosen.append(members[torch.randperm(len(members), generator=g)[:take]])
+    return torch.cat(chosen).sort().values if chosen else labels.new_zeros(0)
 
 
 def image_grid(images: torch.Tensor, ncols: int = 8, pad: int = 2, pad_value: float = 1.0) -> torch.Tensor:

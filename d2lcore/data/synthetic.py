@@ -14,6 +14,7 @@ import torch
 from torch.distributions import Distribution, Laplace, Normal, StudentT
 
 from d2lcore.data.batches import Batches
+from d2lcore.rng import cpu_seeded, stream_seed
 
 NOISE_FAMILIES = ("gaussian", "laplace", "student_t")
 
@@ -44,10 +45,10 @@ class SyntheticRegression:
 
     The draws depend only on ``seed``: they happen under a forked copy of the CPU random state
     (``torch.distributions`` samples from the global generator), so the result is the same
-    whatever ran before, and the caller's random state is left as it was. Because it is the plain
-    CPU generator seeded with ``seed``, a model initialised after ``torch.manual_seed(seed)`` with
-    the same number can draw the same normals as the inputs (its initial weights then line up with
-    ``X_train[0]``, which flatters an unregularised fit); seed the model with a different number.
+    whatever ran before, and the caller's random state is left as it was. The generator is seeded
+    with ``stream_seed(seed, "synthetic-regression")``, not with ``seed`` itself, so a model
+    initialised after ``torch.manual_seed(seed)`` with the same number draws numbers unrelated to
+    the data (with the plain seed its first weights could repeat the draws of ``X_train``).
     """
 
     def __init__(self, w, b: float, noise: float = 0.01, n_train: int = 1000, n_val: int = 1000,
@@ -62,8 +63,7 @@ class SyntheticRegression:
         self.noise, self.noise_family, self.df = float(noise), noise_family, float(df)
         self.seed = seed
         n = n_train + n_val
-        with torch.random.fork_rng(devices=[]):  # forks (and restores) the CPU generator only
-            torch.default_generator.manual_seed(seed)  # not torch.manual_seed: it would reseed GPUs too
+        with cpu_seeded(stream_seed(seed, "synthetic-regression")):
             X = torch.randn(n, len(w), dtype=torch.float32)
             eps = self.noise_distribution.sample((n, 1)).to(torch.float32)
         y = X @ w.reshape(-1, 1) + self.b + eps
