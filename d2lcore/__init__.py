@@ -8,10 +8,10 @@ Typical notebook start::
 from d2lcore import data, device, likelihood, plot, train
 from d2lcore.device import choose_device, to_device
 from d2lcore.notebook import setup
-from d2lcore.train import History, NonFiniteLossError, evaluate, fit
+from d2lcore.train import History, NonFiniteLossError, Step, evaluate, fit, step
 
 __version__ = "0.2.0"
 __all__ = [
     "data", "device", "likelihood", "plot", "train",
-    "choose_device", "to_device", "setup", "fit", "evaluate", "History", "NonFiniteLossError",
+    "choose_device", "to_device", "setup", "fit", "evaluate", "step", "Step", "History", "NonFiniteLossError",
 ]

@@ -105,6 +105,8 @@ class LivePlot:
             if self._handle is not None:
                 self._handle.update(self.figure)
 
+    on_epoch = update  # as an observer of d2lcore.fit
+
     def close(self) -> None:
         if self.figure is not None:
             plt.close(self.figure)  # it stays in the output; this stops a second inline copy

@@ -1,4 +1,13 @@
-"""One training loop for every chapter: ``fit`` a plain ``nn.Module`` and get a ``History``.
+"""One training loop for every model in the book: ``fit`` a plain ``nn.Module``, get a ``History``.
+
+What differs between models is how one batch becomes a loss, never a flag of ``fit``:
+
+- a classifier or a regression model passes ``loss(output, target)``, as torch losses are, and
+  ``fit`` calls ``loss(model(X), y)`` on each ``(X, y)`` batch (accuracy is tracked for class
+  labels);
+- any other model (a VAE, a language model, a diffusion model) passes a step function marked
+  with ``@d2lcore.step``: ``step(model, batch)`` returns the batch's loss as a 0-d tensor, or a
+  dict of named 0-d parts that ``fit`` sums to optimise and records one by one.
 
 The loop never reads a number back from the device while it runs through a batch: losses and
 correct-prediction counts stay on the device as 0-d tensors and are gathered once per epoch.
@@ -8,66 +17,149 @@ stall the queue of kernels.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
+from d2lcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from d2lcore.history import History
+from d2lcore.observers import ProgressBar, notify
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+__all__ = ["History", "NonFiniteLossError", "Step", "evaluate", "fit", "load_checkpoint", "save_checkpoint", "step"]
 
 
-@dataclass
-class History:
-    """Per-epoch metrics as plain floats; accuracies stay empty for regression."""
+class Step:
+    """A step function, marked so that ``fit`` calls it with ``(model, batch)``; see ``step``."""
 
-    train_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    interrupted: bool = False
+    def __init__(self, fn: Callable[[nn.Module, Any], torch.Tensor | Mapping[str, torch.Tensor]]):
+        if not callable(fn):
+            raise TypeError(f"step() takes a function step(model, batch), got {fn!r}")
+        self.fn = fn
+        functools.update_wrapper(self, fn)
 
-    @property
-    def epochs(self) -> int:
-        return len(self.train_loss)
+    def __call__(self, model: nn.Module, batch: Any):
+        return self.fn(model, batch)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "History":
-        return cls(**values)
+def step(fn) -> Step:
+    """Mark ``fn(model, batch)`` as a step function for ``fit`` and ``evaluate``.
 
-    def __repr__(self) -> str:
-        if not self.epochs:
-            return "History(no completed epochs)"
-        last = {k: v[-1] for k, v in self.as_dict().items() if isinstance(v, list) and v}
-        shown = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k != "seconds")
-        note = ", interrupted" if self.interrupted else ""
-        epochs = f"{self.epochs} epoch" + ("s" if self.epochs > 1 else "")
-        return f"History({epochs}, last: {shown}{note})"
+    It returns the batch's loss as a 0-d tensor, or a dict of named 0-d tensors whose sum is the
+    loss; each part is then recorded per epoch in ``History.train_parts`` / ``val_parts``::
+
+        @d2lcore.step
+        def vae_step(model, batch):
+            x, _ = batch
+            reconstruction, kl = model.terms(x)          # both (B,)
+            return {"reconstruction": reconstruction.mean(), "kl": kl.mean()}
+
+        history = d2lcore.fit(vae, vae_step, optimizer, train, val, epochs=10)
+    """
+    return fn if isinstance(fn, Step) else Step(fn)
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; ``history`` holds every epoch completed before it."""
+    """The loss (or one named part) became NaN or infinite; ``history`` holds every epoch
+    completed before it."""
 
-    def __init__(self, epoch: int, batch: int, value: float, history: History):
-        self.epoch, self.batch, self.value, self.history = epoch, batch, value, history
+    def __init__(self, epoch: int, batch: int, value: float, history: History, part: str | None = None):
+        self.epoch, self.batch, self.value, self.history, self.part = epoch, batch, value, history, part
+        what = "the training loss" if part is None else f"the part {part!r} of the training loss"
         super().__init__(
-            f"the training loss became {value} at epoch {epoch}, batch {batch} (both counted from 1); "
+            f"{what} became {value} at epoch {epoch}, batch {batch} (both counted from 1); "
             f"lower the learning rate, clip gradients (clip_grad_norm=...), or check the inputs of "
             f"that batch for NaN. The {history.epochs} completed epoch(s) are in err.history."
         )
 
 
+# --- how one batch becomes a loss -----------------------------------------------------------
+
+class _Supervised:
+    """``loss(model(X), y)`` on ``(X, y)`` batches, with accuracy for class labels."""
+
+    named = False
+
+    def __init__(self, loss: LossFn):
+        self.loss = loss
+        self.classify = False
+
+    def __call__(self, model, batch, first: bool):
+        X, y = batch
+        output = model(X)
+        if first:
+            _check_first_batch(output, y)
+            self.classify = _is_classification(output, y)
+        correct = (output.detach().argmax(dim=1) == y).sum() if self.classify else None
+        return {"loss": self.loss(output, y)}, correct, y.shape[0]
+
+
+class _Stepwise:
+    """A ``Step``: whatever the model needs, returning a loss or named parts."""
+
+    def __init__(self, fn: Step):
+        self.fn = fn
+        self.named = False
+
+    def __call__(self, model, batch, first: bool):
+        result = self.fn(model, batch)
+        if first:
+            _check_step_result(self.fn, result)
+            self.named = isinstance(result, Mapping)
+        parts = dict(result) if isinstance(result, Mapping) else {"loss": result}
+        return parts, None, _batch_size(batch)
+
+
+def _objective(loss):
+    return _Stepwise(loss) if isinstance(loss, Step) else _Supervised(loss)
+
+
+class _Pass:
+    """One pass over the data: per-batch parts kept on the device, summarised in one transfer."""
+
+    def __init__(self):
+        self.parts: dict[str, list[torch.Tensor]] = {}
+        self.sizes: list[int] = []
+        self.correct: list[torch.Tensor] = []
+
+    def add(self, parts: dict[str, torch.Tensor], correct, size: int) -> None:
+        for name, value in parts.items():
+            self.parts.setdefault(name, []).append(value.detach())
+        self.sizes.append(size)
+        if correct is not None:
+            self.correct.append(correct)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def summary(self) -> tuple[dict[str, list[float]], dict[str, float], float | None]:
+        """Per-batch values and size-weighted means of every part, and the accuracy."""
+        names = list(self.parts)
+        stacked = torch.stack([torch.stack(self.parts[n]).double() for n in names])  # (parts, batches)
+        counts = torch.stack(self.correct).sum().reshape(1).double() if self.correct else stacked.new_zeros(0)
+        values = torch.cat([stacked.flatten(), counts.to(stacked.device)]).cpu().tolist()  # the one sync
+        per_batch = {n: values[i * len(self) : (i + 1) * len(self)] for i, n in enumerate(names)}
+        n = sum(self.sizes)
+        means = {k: math.fsum(v * s for v, s in zip(vs, self.sizes)) / n for k, vs in per_batch.items()}
+        accuracy = values[-1] / n if self.correct else None
+        return per_batch, means, accuracy
+
+
+def _split_means(means: dict[str, float], named: bool) -> tuple[float, dict[str, float]]:
+    return (math.fsum(means.values()), means) if named else (means["loss"], {})
+
+
+# --- checks made once, on the first batch ---------------------------------------------------
+
 def _check_first_batch(output: torch.Tensor, y: torch.Tensor) -> None:
-    """Shape and dtype checks that need no device sync, run once per call."""
+    """Shape and dtype checks that need no device sync."""
     if output.shape[0] != y.shape[0]:
         raise ValueError(
             f"the model returned {output.shape[0]} predictions for a batch of {y.shape[0]} targets "
@@ -81,9 +173,41 @@ def _check_first_batch(output: torch.Tensor, y: torch.Tensor) -> None:
         )
 
 
-def _check_devices(model: nn.Module, X: torch.Tensor) -> None:
-    param = next(model.parameters(), None)
-    if param is not None and isinstance(X, torch.Tensor) and param.device != X.device:
+def _check_step_result(fn, result) -> None:
+    name = getattr(fn, "__name__", "the step function")
+    hint = "return the batch's loss as a 0-d tensor (e.g. loss.mean()) or a dict of named 0-d tensors"
+    items = result.items() if isinstance(result, Mapping) else [("loss", result)]
+    if isinstance(result, Mapping) and not result:
+        raise ValueError(f"{name} returned an empty dict; {hint}")
+    for key, value in items:
+        if not isinstance(key, str):
+            raise TypeError(f"{name} returned a dict with the key {key!r}; name each part with a string")
+        if not isinstance(value, torch.Tensor) or value.ndim != 0 or not value.is_floating_point():
+            got = f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}" if isinstance(
+                value, torch.Tensor) else f"a {type(value).__name__}"
+            raise TypeError(f"{name} returned {got} for {key!r}; {hint}")
+
+
+def _first_tensor(batch: Any) -> torch.Tensor | None:
+    if isinstance(batch, torch.Tensor):
+        return batch
+    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else ()
+    for value in values:
+        found = _first_tensor(value)
+        if found is not None:
+            return found
+    return None
+
+
+def _batch_size(batch: Any) -> int:
+    """Examples in a batch: the length of its first tensor (what the batch means weigh by)."""
+    first = _first_tensor(batch)
+    return first.shape[0] if first is not None and first.ndim else 1
+
+
+def _check_devices(model: nn.Module, batch: Any) -> None:
+    param, X = next(model.parameters(), None), _first_tensor(batch)
+    if param is not None and X is not None and param.device != X.device:
         raise RuntimeError(
             f"the model is on {param.device} but the batches are on {X.device}; move one of them, "
             f"e.g. model.to({str(X.device)!r}) or build the batches with device={str(param.device)!r}"
@@ -94,42 +218,42 @@ def _is_classification(output: torch.Tensor, y: torch.Tensor) -> bool:
     return output.ndim == 2 and output.shape[1] > 1 and y.ndim == 1 and not y.is_floating_point()
 
 
-def _summarise(losses: list, sizes: list[int], correct: list) -> tuple[list[float], float, float | None]:
-    """Gather a pass's per-batch tensors in one transfer; weight batches by their size."""
-    batch_losses = torch.stack(losses).double().cpu().tolist()
-    n = sum(sizes)
-    mean_loss = math.fsum(l * s for l, s in zip(batch_losses, sizes)) / n
-    accuracy = float(torch.stack(correct).sum().cpu()) / n if correct else None
-    return batch_losses, mean_loss, accuracy
+def _is_one_shot(data: Iterable) -> bool:
+    """A generator or other iterator: iterating it again gives nothing."""
+    return iter(data) is data
 
 
-def evaluate(model: nn.Module, loss: LossFn, data: Iterable) -> dict[str, float]:
-    """Mean loss (and accuracy for classifiers) over every example in ``data``.
+# --- evaluate and fit -----------------------------------------------------------------------
 
-    Batches are weighted by their number of examples, so a short last batch counts for what it
-    holds, not for a full batch. The model's train/eval mode is restored afterwards.
-    """
+def _evaluate(model: nn.Module, objective, data: Iterable) -> tuple[float, float | None, dict[str, float]]:
     was_training = model.training
     model.eval()
-    losses, sizes, correct = [], [], []
+    seen = _Pass()
     try:
         with torch.inference_mode():
-            for X, y in data:
-                if not losses:
-                    _check_devices(model, X)
-                output = model(X)
-                if not losses:
-                    _check_first_batch(output, y)
-                losses.append(loss(output, y).detach())
-                sizes.append(y.shape[0])
-                if _is_classification(output, y):
-                    correct.append((output.argmax(dim=1) == y).sum())
+            for batch in data:
+                first = not len(seen)
+                if first:
+                    _check_devices(model, batch)
+                seen.add(*objective(model, batch, first))
     finally:
         model.train(was_training)
-    if not losses:
+    if not len(seen):
         raise ValueError("evaluate() got no batches: the data is empty")
-    _, mean_loss, accuracy = _summarise(losses, sizes, correct)
-    result = {"loss": mean_loss}
+    _, means, accuracy = seen.summary()
+    loss, parts = _split_means(means, objective.named)
+    return loss, accuracy, parts
+
+
+def evaluate(model: nn.Module, loss, data: Iterable) -> dict[str, float]:
+    """Mean loss (and accuracy for classifiers, and each named part of a step) over ``data``.
+
+    ``loss`` is a ``loss(output, target)`` or a ``@step`` function, as for ``fit``. Batches are
+    weighted by their number of examples, so a short last batch counts for what it holds. The
+    model's train/eval mode is restored afterwards.
+    """
+    value, accuracy, parts = _evaluate(model, _objective(loss), data)
+    result = {"loss": value, **parts}
     if accuracy is not None:
         result["accuracy"] = accuracy
     return result
@@ -137,7 +261,7 @@ def evaluate(model: nn.Module, loss: LossFn, data: Iterable) -> dict[str, float]
 
 def fit(
     model: nn.Module,
-    loss: LossFn,
+    loss,
     optimizer: torch.optim.Optimizer,
     train: Iterable,
     val: Iterable | None = None,
@@ -149,103 +273,112 @@ def fit(
     live_plot: bool = False,
     checkpoint: str | os.PathLike | None = None,
     scheduler=None,
+    observers: Iterable = (),
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train`` and return its ``History``.
 
-    ``train`` and ``val`` are iterables of ``(X, y)`` batches already on the model's device (a
-    ``d2lcore.data.Batches`` or any loader). ``loss`` returns the batch mean, as torch losses do.
-    Accuracy is tracked when the targets are class indices. Options: gradient-norm clipping,
-    bfloat16 autocast on CUDA, a tqdm progress bar, a live plot redrawn in one figure, and a
-    checkpoint written after every epoch; a learning-rate ``scheduler`` stepped once per epoch.
+    ``loss`` is either ``loss(output, target)`` returning the batch mean, as torch losses do,
+    for ``(X, y)`` batches; or a step function marked with ``@d2lcore.step`` (see ``step``) for
+    any other batch. ``train`` and ``val`` are iterables of batches already on the model's
+    device (a ``d2lcore.data.Batches`` or any loader; one without ``len`` is fine, and a
+    one-shot generator is fine for one epoch). Options: gradient-norm clipping, bfloat16
+    autocast on CUDA, a learning-rate ``scheduler`` stepped once per epoch, and observers of
+    each epoch (see ``d2lcore.observers``): a tqdm progress bar, a live plot redrawn in one
+    figure, a checkpoint written after every epoch, and any of your own.
 
-    A NaN or infinite loss raises ``NonFiniteLossError`` naming the epoch and batch. Ctrl-C
-    stops training cleanly and returns the epochs completed so far (``history.interrupted``).
+    A NaN or infinite loss (or part) raises ``NonFiniteLossError`` naming the epoch, the batch
+    and the part. Ctrl-C stops training cleanly and returns the epochs completed so far
+    (``history.interrupted``); an epoch interrupted during validation is dropped whole, so every
+    column of the history has the same length.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
+    if epochs > 1 and _is_one_shot(train):
+        raise TypeError(
+            f"train is a {type(train).__name__}, which is used up after one pass, but epochs={epochs}; "
+            f"pass something that can be iterated again (a d2lcore.data.Batches, a list, or an object "
+            f"whose __iter__ starts a new pass), or train for one epoch")
     device = params[0].device
     if bf16 and device.type != "cuda":
         warnings.warn(f"bf16 autocast is only used on CUDA; training on {device} in float32", stacklevel=2)
-    use_bf16 = bf16 and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 and device.type == "cuda"
+                else contextlib.nullcontext)
+    objective = _objective(loss)
+    val_objective = _objective(loss)
 
     history = History()
-    bar = _progress_bar(epochs * _length(train), progress)
-    plotter = _live_plot(live_plot)
-    epoch, classify = 0, False
+    watching = _observers(progress, live_plot, checkpoint, model, optimizer, epochs, train, observers)
+    epoch, stage = 0, "training"
     try:
         for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
+            start, stage = time.perf_counter(), "training"
             model.train()
-            losses, sizes, correct = [], [], []
-            for X, y in train:
-                first = epoch == 1 and not losses
+            seen = _Pass()
+            for batch in train:
+                first = epoch == 1 and not len(seen)
                 if first:
-                    _check_devices(model, X)
+                    _check_devices(model, batch)
                 with autocast():
-                    output = model(X)
-                    if first:
-                        _check_first_batch(output, y)
-                        classify = _is_classification(output, y)
-                    batch_loss = loss(output, y)
+                    parts, correct, size = objective(model, batch, first)
+                    total = sum(parts.values()) if objective.named else parts["loss"]
                 optimizer.zero_grad(set_to_none=True)
-                batch_loss.backward()
+                total.backward()
                 if clip_grad_norm is not None:
                     nn.utils.clip_grad_norm_(params, clip_grad_norm)
                 optimizer.step()
-                # Kept on the device: reading them here would sync every batch.
-                losses.append(batch_loss.detach())
-                sizes.append(y.shape[0])
-                if classify:
-                    correct.append((output.detach().argmax(dim=1) == y).sum())
-                if bar is not None:
-                    bar.update()
-            if not losses:
-                raise ValueError("the training data produced no batches: it is empty")
-            batch_losses, train_loss, train_acc = _summarise(losses, sizes, correct)
-            if not math.isfinite(train_loss):
-                bad = next(i for i, v in enumerate(batch_losses) if not math.isfinite(v))
-                raise NonFiniteLossError(epoch, bad + 1, batch_losses[bad], history)
-            _record(history, "train", train_loss, train_acc)
+                seen.add(parts, correct, size)  # kept on the device: reading it here would sync
+                notify(watching, "on_batch")
+            if not len(seen):
+                again = " (a generator is used up after one pass)" if epoch > 1 else ""
+                raise ValueError(f"the training data produced no batches in epoch {epoch}{again}: it is empty")
+            per_batch, means, accuracy = seen.summary()
+            _stop_if_not_finite(per_batch, objective.named, epoch, history)
+            train_loss, train_parts = _split_means(means, objective.named)
+            val_metrics = None
             if val is not None:
-                metrics = evaluate(model, loss, val)
-                _record(history, "val", metrics["loss"], metrics.get("accuracy"))
+                stage = "validation"
+                val_metrics = _evaluate(model, val_objective, val)
+            # Record the epoch only now, all columns at once: Ctrl-C above leaves none half-written.
+            history.record("train", train_loss, accuracy, train_parts)
+            if val_metrics is not None:
+                history.record("val", *val_metrics)
             history.seconds.append(time.perf_counter() - start)
+            stage = "the end of the epoch"
             if scheduler is not None:  # a per-epoch learning-rate schedule, e.g. CosineAnnealingLR(opt, epochs)
                 scheduler.step()
-            if bar is not None:
-                bar.set_postfix_str(_postfix(history))
-            if plotter is not None:
-                plotter.update(history)
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, model, optimizer, history)
+            notify(watching, "on_epoch", history)
     except KeyboardInterrupt:
         history.interrupted = True
-        print(f"Training interrupted during epoch {epoch}; returning the {history.epochs} completed epoch(s).")
+        print(f"Training interrupted during epoch {epoch} ({stage}); "
+              f"returning the {history.epochs} completed epoch(s).")
     finally:
-        if bar is not None:
-            bar.close()
-        if plotter is not None:
-            plotter.close()
+        notify(watching, "close")
     return history
 
 
-def _record(history: History, split: str, loss: float, accuracy: float | None) -> None:
-    getattr(history, f"{split}_loss").append(loss)
-    if accuracy is not None:
-        getattr(history, f"{split}_accuracy").append(accuracy)
+def _stop_if_not_finite(per_batch: dict[str, list[float]], named: bool, epoch: int, history: History) -> None:
+    """Raise for the first batch (then the first part) whose value is NaN or infinite."""
+    for b in range(len(next(iter(per_batch.values())))):
+        for name, values in per_batch.items():
+            if not math.isfinite(values[b]):
+                raise NonFiniteLossError(epoch, b + 1, values[b], history, part=name if named else None)
 
 
-def _postfix(history: History) -> str:
-    parts = [f"train loss {history.train_loss[-1]:.4f}"]
-    for name in ("val_loss", "train_accuracy", "val_accuracy"):
-        values = getattr(history, name)
-        if values:
-            parts.append(f"{name.replace('_', ' ')} {values[-1]:.4f}")
-    return ", ".join(parts)
+def _observers(progress, live_plot, checkpoint, model, optimizer, epochs, train, extra) -> list:
+    watching = []
+    if progress:
+        length = _length(train)
+        watching.append(ProgressBar(None if length is None else epochs * length))
+    if live_plot:
+        from d2lcore.plot import LivePlot  # matplotlib only when asked for
+
+        watching.append(LivePlot())
+    if checkpoint is not None:
+        watching.append(Checkpoint(checkpoint, model, optimizer))
+    return watching + list(extra)
 
 
 def _length(data: Iterable) -> int | None:
@@ -253,48 +386,3 @@ def _length(data: Iterable) -> int | None:
         return len(data)  # type: ignore[arg-type]
     except TypeError:
         return None
-
-
-def _progress_bar(total_batches: int | None, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total_batches, unit="batch", leave=True)
-
-
-def _live_plot(enabled: bool):
-    if not enabled:
-        return None
-    from d2lcore.plot import LivePlot
-
-    return LivePlot()
-
-
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, history: History | None = None) -> None:
-    """Write model (and optimizer, history) state atomically: a crash never leaves half a file."""
-    path = Path(path)
-    state = {"model": model.state_dict()}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    if history is not None:
-        state["history"] = history.as_dict()
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None) -> History | None:
-    """Load a checkpoint written by ``save_checkpoint`` into ``model`` (and ``optimizer``).
-
-    Uses ``weights_only=True``: a checkpoint can hold tensors and plain containers, never code.
-    Returns the saved ``History``, or ``None`` if it had none.
-    """
-    param = next(model.parameters(), None)
-    state = torch.load(path, weights_only=True, map_location=param.device if param is not None else "cpu")
-    model.load_state_dict(state["model"])
-    if optimizer is not None:
-        if "optimizer" not in state:
-            raise KeyError(f"{path} holds no optimizer state; load it without optimizer=")
-        optimizer.load_state_dict(state["optimizer"])
-    return History.from_dict(state["history"]) if "history" in state else None

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from d2lcore.data.batches import Batches
-from d2lcore.train import History, NonFiniteLossError, evaluate, fit, load_checkpoint, save_checkpoint
+from d2lcore.train import History, NonFiniteLossError, evaluate, fit, load_checkpoint, save_checkpoint, step
 
 
 def regression_data(n=64, seed=0):
@@ -222,7 +222,7 @@ def test_progress_bar_reports_the_epoch_metrics(capsys):
     assert "4/4" in err and "train loss" in err
 
 
-def test_no_value_is_read_back_from_the_device_inside_the_batch_loop(monkeypatch):
+def test_no_value_is_read_back_from_the_device_inside_the_batch_loop(monkeypatch, as_step=False):
     """Principle 4: between fetching a batch and fetching the next, nothing syncs with the host."""
     X, y = classification_data(n=96)
     inside = {"loop": False}
@@ -254,10 +254,16 @@ def test_no_value_is_read_back_from_the_device_inside_the_batch_loop(monkeypatch
     for name in ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__"):
         forbid(name)
     model = nn.Linear(4, 3)
-    history = fit(model, F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1),
+
+    @step
+    def two_parts(model, batch):
+        X, y = batch
+        return {"nll": F.cross_entropy(model(X), y), "l2": 1e-3 * (model.weight**2).sum()}
+
+    history = fit(model, two_parts if as_step else F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1),
                   Watched(Batches(X, y, batch_size=16)), val=Watched(Batches(X, y, batch_size=32)),
                   epochs=2, clip_grad_norm=10.0, progress=False)
-    assert history.epochs == 2 and len(history.val_accuracy) == 2
+    assert history.epochs == 2 and len(history.val_accuracy if not as_step else history.val_parts["l2"]) == 2
 
 
 def test_checkpoint_round_trip_with_history(tmp_path):
@@ -302,3 +308,204 @@ def test_history_repr_and_dict_round_trip():
     assert History.from_dict(h.as_dict()) == h
     assert "2 epochs" in repr(h) and "val_loss=0.6000" in repr(h)
     assert repr(History()) == "History(no completed epochs)"
+
+
+# --- step functions: models whose batches are not (X, y) ------------------------------------
+
+class TinyVAE(nn.Module):
+    """A linear Gaussian VAE small enough to train in a test."""
+
+    def __init__(self, d=4, z=2):
+        super().__init__()
+        self.encoder, self.decoder = nn.Linear(d, 2 * z), nn.Linear(z, d)
+
+    def parts(self, x):
+        mean, log_var = self.encoder(x).chunk(2, dim=1)                      # (B, z) each
+        z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        reconstruction = 0.5 * ((self.decoder(z) - x) ** 2).sum(1)            # (B,)
+        kl = 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(1)             # (B,)
+        return reconstruction.mean(), kl.mean()
+
+
+@step
+def vae_step(model, batch):
+    (x,) = batch  # Batches(X) yields 1-tuples: images without targets
+    reconstruction, kl = model.parts(x)
+    return {"reconstruction": reconstruction, "kl": kl}
+
+
+def test_a_step_function_trains_a_vae_and_records_each_named_part():
+    torch.manual_seed(0)
+    X, _ = regression_data(n=64)
+    X = torch.cat([X, X[:, :1]], dim=1)  # (64, 4) with a redundant column the VAE can learn
+    model = TinyVAE()
+    history = fit(model, vae_step, torch.optim.Adam(model.parameters(), lr=0.05),
+                  Batches(X, batch_size=16, shuffle=True), val=Batches(X, batch_size=64), epochs=6, progress=False)
+    assert set(history.train_parts) == set(history.val_parts) == {"reconstruction", "kl"}
+    for split in ("train", "val"):
+        parts, total = getattr(history, f"{split}_parts"), getattr(history, f"{split}_loss")
+        assert all(len(v) == 6 for v in parts.values()) and len(total) == 6
+        for e in range(6):  # the loss is the sum of its parts, epoch by epoch
+            assert total[e] == pytest.approx(parts["reconstruction"][e] + parts["kl"][e], rel=1e-12)
+    assert history.train_loss[-1] < 0.75 * history.train_loss[0]  # 2.72 -> 1.80 nats when written
+    assert history.train_accuracy == [] and "train_kl=" in repr(history)
+    assert set(evaluate(model, vae_step, Batches(X, batch_size=64))) == {"loss", "reconstruction", "kl"}
+
+
+def test_a_step_function_trains_a_next_token_model_on_b_t_v_logits():
+    torch.manual_seed(0)
+    vocab, T = 5, 6
+    text = torch.arange(600) % vocab                      # a deterministic cycle: learnable exactly
+    windows = text.unfold(0, T + 1, 1)[:200]              # (N, T + 1)
+    model = nn.Sequential(nn.Embedding(vocab, 16), nn.Linear(16, vocab))
+
+    @step
+    def next_token(model, batch):
+        context, target = batch                           # (B, T) each
+        logits = model(context)                           # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+    data = Batches(windows[:, :-1], windows[:, 1:], batch_size=32, shuffle=True)
+    before = evaluate(model, next_token, data)["loss"]
+    history = fit(model, next_token, torch.optim.Adam(model.parameters(), lr=0.1), data, epochs=5, progress=False)
+    assert before > 1.0 and history.train_loss[-1] < 0.05  # nats per token; log 5 = 1.61 is chance
+    assert history.train_parts == {} and "accuracy" not in evaluate(model, next_token, data)
+
+
+def test_a_step_function_that_draws_its_own_noise_trains_like_a_diffusion_model():
+    torch.manual_seed(0)
+    X, _ = regression_data(n=64)
+    model = nn.Linear(4, 3)  # predicts the noise from (noisy x, t)
+
+    @step
+    def denoise(model, batch):
+        (x,) = batch
+        t = torch.rand(x.shape[0], 1, device=x.device)           # (B, 1) its own time step
+        noise = torch.randn_like(x)                               # (B, 3) its own noise
+        noisy = (1 - t).sqrt() * x + t.sqrt() * noise
+        return F.mse_loss(model(torch.cat([noisy, t], dim=1)), noise)
+
+    history = fit(model, denoise, torch.optim.Adam(model.parameters(), lr=0.05), Batches(X, batch_size=16),
+                  val=Batches(X, batch_size=64), epochs=4, progress=False)
+    assert history.epochs == 4 and len(history.val_loss) == 4 and history.train_loss[-1] < history.train_loss[0]
+
+
+@pytest.mark.parametrize("result, message", [
+    (lambda x: (x**2).sum(1), r"returned a tensor of shape \(8,\).*0-d tensor"),
+    (lambda x: 3.0, "returned a float for 'loss'"),
+    (lambda x: {}, "returned an empty dict"),
+    (lambda x: {"kl": (x**2).mean(), 1: x.mean()}, "with the key 1"),
+    (lambda x: {"kl": (x.sum() > 0)}, "dtype torch.bool for 'kl'"),
+])
+def test_a_step_that_returns_something_else_is_a_clear_error(result, message):
+    model = nn.Linear(3, 1)
+    bad = step(lambda m, batch: result(m(batch[0])))
+    with pytest.raises((TypeError, ValueError), match=message):
+        fit(model, bad, torch.optim.SGD(model.parameters(), lr=0.1), Batches(torch.randn(8, 3), batch_size=8),
+            progress=False)
+
+
+def test_nan_in_one_named_part_names_the_epoch_the_batch_and_the_part():
+    X, y = regression_data(n=40)
+    model = nn.Linear(3, 1)
+
+    @step
+    def two_parts(model, batch):
+        X, y = batch
+        return {"fit": F.mse_loss(model(X), y), "penalty": 0.01 * (model.weight**2).sum() + 0 * X.sum()}
+
+    data = Epochs(X, y, batch_size=8, at=(2, 3), action="nan")
+    with pytest.raises(NonFiniteLossError, match=r"the part 'fit' of the training loss became nan at epoch 2, "
+                                                 r"batch 3") as info:
+        fit(model, two_parts, torch.optim.SGD(model.parameters(), lr=0.01), data, epochs=3, progress=False)
+    assert info.value.part == "fit" and info.value.history.epochs == 1
+    assert list(info.value.history.train_parts) == ["fit", "penalty"]
+
+
+# --- data sources, interruption, observers --------------------------------------------------
+
+def test_a_generator_without_len_trains_and_the_progress_bar_counts_without_a_total(capsys):
+    X, y = regression_data(n=32)
+    model = nn.Linear(3, 1)
+    batches = ((X[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8))
+    history = fit(model, F.mse_loss, torch.optim.SGD(model.parameters(), lr=0.1), batches, epochs=1)
+    assert history.epochs == 1
+    err = capsys.readouterr().err
+    assert "4batch" in err.replace(" ", "") and "4/" not in err  # a count, no total
+
+    class Passes:  # iterable again and again, but without __len__
+        def __iter__(self):
+            return ((X[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8))
+
+    history = fit(model, F.mse_loss, torch.optim.SGD(model.parameters(), lr=0.1), Passes(), epochs=3)
+    assert history.epochs == 3 and "12batch" in capsys.readouterr().err.replace(" ", "")
+
+
+def test_a_used_up_generator_for_several_epochs_is_refused_before_training():
+    X, y = regression_data(n=32)
+    model = nn.Linear(3, 1)
+    before = model.weight.detach().clone()
+    with pytest.raises(TypeError, match=r"train is a generator, which is used up after one pass, but epochs=3"):
+        fit(model, F.mse_loss, torch.optim.SGD(model.parameters(), lr=0.1), ((X, y) for _ in range(2)), epochs=3)
+    assert torch.equal(model.weight, before)
+
+
+class InterruptDuringValidation:
+    def __init__(self, X, y, at_epoch):
+        self.X, self.y, self.at_epoch, self.passes = X, y, at_epoch, 0
+
+    def __iter__(self):
+        self.passes += 1
+        yield self.X[:8], self.y[:8]
+        if self.passes == self.at_epoch:
+            raise KeyboardInterrupt
+        yield self.X[8:], self.y[8:]
+
+
+def test_ctrl_c_during_validation_keeps_a_consistent_history(capsys, tmp_path):
+    X, y = regression_data(n=40)
+    model = nn.Linear(3, 1)
+    history = fit(model, F.mse_loss, torch.optim.SGD(model.parameters(), lr=0.01), Batches(X, y, batch_size=8),
+                  val=InterruptDuringValidation(X, y, at_epoch=3), epochs=5, progress=False,
+                  checkpoint=tmp_path / "run.pt")
+    assert history.interrupted and history.epochs == 2
+    assert len(history.train_loss) == len(history.val_loss) == len(history.seconds) == 2
+    out = capsys.readouterr().out
+    assert "interrupted during epoch 3 (validation); returning the 2 completed epoch(s)" in out
+    saved = load_checkpoint(tmp_path / "run.pt", nn.Linear(3, 1))
+    assert saved.epochs == 2 and saved.val_loss == history.val_loss  # the checkpoint agrees
+
+
+def test_observers_see_every_batch_and_every_epoch_and_are_closed():
+    X, y = regression_data(n=40)
+    model = nn.Linear(3, 1)
+
+    class Watcher:
+        def __init__(self):
+            self.batches, self.epochs, self.closed = 0, [], False
+
+        def on_batch(self):
+            self.batches += 1
+
+        def on_epoch(self, history):
+            self.epochs.append(history.epochs)
+
+        def close(self):
+            self.closed = True
+
+    class OnlyEpochs:
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch(self, history):
+            self.seen.append(history.train_loss[-1])
+
+    watcher, only = Watcher(), OnlyEpochs()
+    history = fit(model, F.mse_loss, torch.optim.SGD(model.parameters(), lr=0.01), Batches(X, y, batch_size=8),
+                  epochs=3, progress=False, live_plot=True, observers=[watcher, only])
+    assert (watcher.batches, watcher.epochs, watcher.closed) == (15, [1, 2, 3], True)
+    assert only.seen == history.train_loss
+
+
+def test_the_step_path_reads_nothing_back_inside_the_batch_loop(monkeypatch):
+    test_no_value_is_read_back_from_the_device_inside_the_batch_loop(monkeypatch, as_step=True)
