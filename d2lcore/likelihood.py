@@ -165,6 +165,16 @@ def _check_class_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
                          f"{int(labels.min())} to {int(labels.max())}")
 
 
+def _check_hard_binary(logits: torch.Tensor, target: torch.Tensor) -> None:
+    """The Bernoulli likelihood needs observed outcomes: every target exactly 0 or 1."""
+    _check_binary(logits, target)
+    if target.numel() and not ((target == 0) | (target == 1)).all():
+        raise ValueError(
+            "the Bernoulli log-likelihood needs targets that are exactly 0 or 1; soft targets in "
+            "between give a Bernoulli cross-entropy H(t, sigmoid(logits)) = H(t) + KL, which is what "
+            "get('bce').loss computes, not the log-likelihood of an observation")
+
+
 def _check_binary(logits: torch.Tensor, target: torch.Tensor) -> None:
     _check_regression(logits, target)
     if not target.is_floating_point():
@@ -196,6 +206,7 @@ class LossLikelihood:
     constant_fn: Callable[..., float]
     check: Callable[[torch.Tensor, torch.Tensor], None]
     description: str = field(default="", compare=False)
+    nll_check: Callable[[torch.Tensor, torch.Tensor], None] | None = None  # when the NLL needs more than the loss
 
     def _params(self, params: dict) -> dict:
         unknown = set(params) - set(self.params)
@@ -238,7 +249,7 @@ class LossLikelihood:
 
     def nll(self, prediction, target, **params) -> torch.Tensor:
         """Mean negative log-likelihood of ``target``, computed from the distribution itself."""
-        self.check(prediction, target)
+        (self.nll_check or self.check)(prediction, target)
         return -self.distribution(prediction, **params).log_prob(target).mean()
 
     def nll_from_loss(self, loss, **params):
@@ -293,7 +304,12 @@ REGISTRY: dict[str, LossLikelihood] = {
             lambda logits: Bernoulli(logits=logits),
             lambda: 1.0,
             lambda: 0.0,
-            _check_binary, "binary cross-entropy on logits: Bernoulli labels"),
+            _check_binary,
+            "binary cross-entropy on logits. For labels t in {0, 1} it is the Bernoulli NLL; for "
+            "soft targets t in [0, 1] (loss accepts them) it is the Bernoulli cross-entropy "
+            "H(t, sigmoid(z)), which exceeds the NLL's minimum by H(t) and is no likelihood "
+            "(nll refuses them)",
+            nll_check=_check_hard_binary),
     ]
 }
 

@@ -139,6 +139,38 @@ def test_bce_with_logits_is_bernoulli_nll(seed, n):
     torch.testing.assert_close(lk.get("bce").loss(logits, y), expected)
 
 
+@given(seeds, st.integers(1, 40))
+def test_bce_with_soft_targets_is_a_bernoulli_cross_entropy_not_a_likelihood(seed, n):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, generator=g, dtype=D) * 5
+    t = torch.rand(n, generator=g, dtype=D)
+    q = torch.sigmoid(logits)
+    entropy = -(t * t.log() + (1 - t) * (1 - t).log())
+    kl = t * (t / q).log() + (1 - t) * ((1 - t) / (1 - q)).log()
+    # loss accepts soft targets: it is H(t, q) = H(t) + KL(t || q), never below H(t).
+    torch.testing.assert_close(lk.get("bce").loss(logits, t), (entropy + kl).mean())
+    # nll refuses them, saying why, since no Bernoulli outcome is 0.3.
+    if ((t > 0) & (t < 1)).any():
+        with pytest.raises(ValueError, match="exactly 0 or 1; soft targets in between give a Bernoulli cross-entropy"):
+            lk.get("bce").nll(logits, t)
+    hard = (t > 0.5).double()
+    torch.testing.assert_close(lk.get("bce").nll(logits, hard), lk.get("bce").loss(logits, hard))
+
+
+def test_validate_checks_one_batch_and_returns_the_plain_loss():
+    pair = lk.get("cross_entropy")
+    logits, labels = torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
+    plain = pair.validate(logits, labels)
+    assert plain is pair.torch_loss  # no checks (and no host sync) left in the training loss
+    torch.testing.assert_close(plain(logits, labels), pair.loss(logits, labels))
+    with pytest.raises(ValueError, match=r"class labels must lie in \[0, 3\)"):
+        pair.validate(logits, torch.tensor([0, 3, 1, 2]))
+    gaussian = lk.get("mse").validate(torch.zeros(3, 1), torch.ones(3, 1), sigma=2.0)
+    torch.testing.assert_close(gaussian(torch.zeros(3, 1), torch.ones(3, 1)), torch.tensor(1.0))
+    with pytest.raises(ValueError, match="prediction shape"):
+        lk.get("mse").validate(torch.zeros(3), torch.ones(3, 1))
+
+
 @given(seeds, st.floats(1.0, 30.0), scales)
 def test_student_t_registry_relation(seed, df, scale):
     pred, y = regression_pair(seed)
