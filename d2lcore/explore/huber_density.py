@@ -24,6 +24,7 @@ from scipy import integrate
 from scipy.special import ndtr
 
 from d2lcore import likelihood
+from d2lcore.explore import toolkit
 from d2lcore.explore.toolkit import Explorer, Slider, panels, show as _show, validate
 
 CONTROLS = (
@@ -88,8 +89,7 @@ def compute(**params) -> Result:
     x = torch.tensor(cross, dtype=torch.float64)
     tv = float(2 * (ndtr(cross) - 0.5) - (dist.cdf(x) - dist.cdf(-x)))
 
-    with torch.random.fork_rng(devices=[]):  # seeded without touching the caller's generator
-        torch.manual_seed(SEED)
+    with toolkit.cpu_seeded(SEED):  # Distribution.sample draws from the global CPU generator
         samples = dist.sample((n,)).numpy()
     counts, _ = np.histogram(samples, bins=EDGES)
 

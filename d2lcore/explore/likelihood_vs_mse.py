@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from d2lcore import likelihood
+from d2lcore.explore import toolkit
 from d2lcore.explore.toolkit import Explorer, Slider, Toggle, panels, show as _show, validate
 
 CONTROLS = (
@@ -35,7 +36,7 @@ GRID = 50  # the surfaces' resolution per axis: coarse keeps each live update fa
 
 def _data(n: int = 24, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """A small fixed data set from y = 1.5 x + 0.5 + N(0, 0.7^2), drawn with a private generator."""
-    g = torch.Generator().manual_seed(seed)
+    g = toolkit.generator(seed)
     x = torch.rand(n, generator=g, dtype=torch.float64) * 4 - 2
     y = 1.5 * x + 0.5 + 0.7 * torch.randn(n, generator=g, dtype=torch.float64)
     return x.numpy(), y.numpy()

@@ -21,6 +21,7 @@ import torch
 
 from d2lcore import likelihood
 from d2lcore.data import SyntheticRegression
+from d2lcore.explore import toolkit
 from d2lcore.explore.toolkit import Explorer, Slider, Toggle, panels, show as _show, validate
 
 N = 200
@@ -39,7 +40,7 @@ def _draw_indices(seed: int = 1234) -> dict[bool, np.ndarray]:
     """DRAWS rows of N example indices: uniform draws (with replacement) or random permutations
     (without; argsort of independent uniform keys). They depend on no control, so they are drawn
     once, seeded, at import: a live update then only gathers and sums."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = toolkit.generator(seed)
     with_replacement = torch.randint(N, (DRAWS, N), generator=generator)
     permutations = torch.rand(DRAWS, N, generator=generator).argsort(dim=1)
     return {True: with_replacement.to(torch.int16).numpy(), False: permutations.to(torch.int16).numpy()}

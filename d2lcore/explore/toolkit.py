@@ -29,6 +29,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from d2lcore.plot import STYLE
+from d2lcore.rng import cpu_seeded, generator  # noqa: F401  the explorers' only sources of randomness
 
 STATIC_ENV = "D2LCORE_STATIC"
 # The book's style, tuned for redrawing many times a second. Titles sit at a fixed height

@@ -31,6 +31,7 @@ import torch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from d2lcore import likelihood
+from d2lcore.explore import toolkit
 from d2lcore.explore.toolkit import Choice, Explorer, Slider, panels, show as _show, validate
 
 CONTROLS = (
@@ -48,13 +49,13 @@ PATH_LAMBDAS = np.logspace(-3, 4, 71)  # covers every lambda the sliders can rea
 
 def _pool(count: int = 100, seed: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """The 1-D data pool: x and standard-normal noise, from a private generator (first n are used)."""
-    g = torch.Generator().manual_seed(seed)
+    g = toolkit.generator(seed)
     return (torch.randn(count, generator=g, dtype=torch.float64).numpy(),
             torch.randn(count, generator=g, dtype=torch.float64).numpy())
 
 
 def _path_data(rows: int = 40, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
-    g = torch.Generator().manual_seed(seed)
+    g = toolkit.generator(seed)
     X = torch.randn(rows, len(PATH_W_TRUE), generator=g, dtype=torch.float64).numpy()
     return X, X @ PATH_W_TRUE + torch.randn(rows, generator=g, dtype=torch.float64).numpy()
 
