@@ -6,6 +6,8 @@
 - The theme's colour-mode switch starts from ``default_mode`` in the template context, which
   Jupyter Book leaves empty, so a first visit logged "Got invalid theme mode". It is now
   "auto" (follow the system).
+- ``_static/d2l_book.css`` wraps printed output at the text column, so no output line is
+  clipped behind a scroll bar.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ def default_colour_mode(app, config) -> None:
 
 
 def setup(app):
+    app.add_css_file("d2l_book.css")
     app.connect("config-inited", default_colour_mode)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -69,3 +69,15 @@ def test_glossary_lists_terms_with_chinese_names_and_chapters_link_to_it(site, v
     visit.page.goto(f"{site}/chapters/03_softmax_regression/information_theory.html", wait_until="load")
     links = visit.page.locator("a[href*='glossary.html#term-']")
     assert links.count() >= 3, "chapter text should link its key terms to the glossary"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()])
+def test_no_code_or_output_line_is_clipped(site, visit, page):
+    """Code (at most 88 characters a line) and printed output fit the column: nothing hides
+    behind a horizontal scroll bar at the book's default width."""
+    visit.page.set_viewport_size({"width": 1280, "height": 900})
+    visit.page.goto(f"{site}/{page}.html", wait_until="load")
+    clipped = visit.page.locator("div.cell_input pre, div.cell_output pre").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => e.innerText.split('\\n').reduce((a, b) => a.length >= b.length ? a : b).slice(0, 100))")
+    assert not clipped, f"{page}: {len(clipped)} code or output block(s) wider than the column, e.g. {clipped[:2]}"
