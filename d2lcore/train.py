@@ -17,53 +17,20 @@ stall the queue of kernels.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from d2lcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from d2lcore.history import History
+from d2lcore.objective import Step, check_devices, objective_of, step
 from d2lcore.observers import ProgressBar, notify
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 __all__ = ["History", "NonFiniteLossError", "Step", "evaluate", "fit", "load_checkpoint", "save_checkpoint", "step"]
-
-
-class Step:
-    """A step function, marked so that ``fit`` calls it with ``(model, batch)``; see ``step``."""
-
-    def __init__(self, fn: Callable[[nn.Module, Any], torch.Tensor | Mapping[str, torch.Tensor]]):
-        if not callable(fn):
-            raise TypeError(f"step() takes a function step(model, batch), got {fn!r}")
-        self.fn = fn
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, model: nn.Module, batch: Any):
-        return self.fn(model, batch)
-
-
-def step(fn) -> Step:
-    """Mark ``fn(model, batch)`` as a step function for ``fit`` and ``evaluate``.
-
-    It returns the batch's loss as a 0-d tensor, or a dict of named 0-d tensors whose sum is the
-    loss; each part is then recorded per epoch in ``History.train_parts`` / ``val_parts``::
-
-        @d2lcore.step
-        def vae_step(model, batch):
-            x, _ = batch
-            reconstruction, kl = model.terms(x)          # both (B,)
-            return {"reconstruction": reconstruction.mean(), "kl": kl.mean()}
-
-        history = d2lcore.fit(vae, vae_step, optimizer, train, val, epochs=10)
-    """
-    return fn if isinstance(fn, Step) else Step(fn)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -80,46 +47,7 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
-# --- how one batch becomes a loss -----------------------------------------------------------
-
-class _Supervised:
-    """``loss(model(X), y)`` on ``(X, y)`` batches, with accuracy for class labels."""
-
-    named = False
-
-    def __init__(self, loss: LossFn):
-        self.loss = loss
-        self.classify = False
-
-    def __call__(self, model, batch, first: bool):
-        X, y = batch
-        output = model(X)
-        if first:
-            _check_first_batch(output, y)
-            self.classify = _is_classification(output, y)
-        correct = (output.detach().argmax(dim=1) == y).sum() if self.classify else None
-        return {"loss": self.loss(output, y)}, correct, y.shape[0]
-
-
-class _Stepwise:
-    """A ``Step``: whatever the model needs, returning a loss or named parts."""
-
-    def __init__(self, fn: Step):
-        self.fn = fn
-        self.named = False
-
-    def __call__(self, model, batch, first: bool):
-        result = self.fn(model, batch)
-        if first:
-            _check_step_result(self.fn, result)
-            self.named = isinstance(result, Mapping)
-        parts = dict(result) if isinstance(result, Mapping) else {"loss": result}
-        return parts, None, _batch_size(batch)
-
-
-def _objective(loss):
-    return _Stepwise(loss) if isinstance(loss, Step) else _Supervised(loss)
-
+# --- numbers kept on the device ------------------------------------------------------------
 
 class _Pass:
     """One pass over the data: per-batch parts kept on the device, summarised in one transfer."""
@@ -156,73 +84,6 @@ def _split_means(means: dict[str, float], named: bool) -> tuple[float, dict[str,
     return (math.fsum(means.values()), means) if named else (means["loss"], {})
 
 
-# --- checks made once, on the first batch ---------------------------------------------------
-
-def _check_first_batch(output: torch.Tensor, y: torch.Tensor) -> None:
-    """Shape and dtype checks that need no device sync."""
-    if output.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"the model returned {output.shape[0]} predictions for a batch of {y.shape[0]} targets "
-            f"(output shape {tuple(output.shape)}, target shape {tuple(y.shape)})"
-        )
-    if output.ndim == 2 and output.shape[1] > 1 and y.ndim == 1 and y.is_floating_point():
-        raise TypeError(
-            f"the targets are {y.dtype} of shape {tuple(y.shape)}, but the model outputs "
-            f"{output.shape[1]} class scores per example: class labels must be integer indices "
-            f"(convert with y.long()); for soft labels pass a (N, {output.shape[1]}) probability tensor"
-        )
-
-
-def _check_step_result(fn, result) -> None:
-    name = getattr(fn, "__name__", "the step function")
-    hint = "return the batch's loss as a 0-d tensor (e.g. loss.mean()) or a dict of named 0-d tensors"
-    items = result.items() if isinstance(result, Mapping) else [("loss", result)]
-    if isinstance(result, Mapping) and not result:
-        raise ValueError(f"{name} returned an empty dict; {hint}")
-    for key, value in items:
-        if not isinstance(key, str):
-            raise TypeError(f"{name} returned a dict with the key {key!r}; name each part with a string")
-        if not isinstance(value, torch.Tensor) or value.ndim != 0 or not value.is_floating_point():
-            got = f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}" if isinstance(
-                value, torch.Tensor) else f"a {type(value).__name__}"
-            raise TypeError(f"{name} returned {got} for {key!r}; {hint}")
-
-
-def _first_tensor(batch: Any) -> torch.Tensor | None:
-    if isinstance(batch, torch.Tensor):
-        return batch
-    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else ()
-    for value in values:
-        found = _first_tensor(value)
-        if found is not None:
-            return found
-    return None
-
-
-def _batch_size(batch: Any) -> int:
-    """Examples in a batch: the length of its first tensor (what the batch means weigh by)."""
-    first = _first_tensor(batch)
-    return first.shape[0] if first is not None and first.ndim else 1
-
-
-def _check_devices(model: nn.Module, batch: Any) -> None:
-    param, X = next(model.parameters(), None), _first_tensor(batch)
-    if param is not None and X is not None and param.device != X.device:
-        raise RuntimeError(
-            f"the model is on {param.device} but the batches are on {X.device}; move one of them, "
-            f"e.g. model.to({str(X.device)!r}) or build the batches with device={str(param.device)!r}"
-        )
-
-
-def _is_classification(output: torch.Tensor, y: torch.Tensor) -> bool:
-    return output.ndim == 2 and output.shape[1] > 1 and y.ndim == 1 and not y.is_floating_point()
-
-
-def _is_one_shot(data: Iterable) -> bool:
-    """A generator or other iterator: iterating it again gives nothing."""
-    return iter(data) is data
-
-
 # --- evaluate and fit -----------------------------------------------------------------------
 
 def _evaluate(model: nn.Module, objective, data: Iterable) -> tuple[float, float | None, dict[str, float]]:
@@ -234,7 +95,7 @@ def _evaluate(model: nn.Module, objective, data: Iterable) -> tuple[float, float
             for batch in data:
                 first = not len(seen)
                 if first:
-                    _check_devices(model, batch)
+                    check_devices(model, batch)
                 seen.add(*objective(model, batch, first))
     finally:
         model.train(was_training)
@@ -252,7 +113,7 @@ def evaluate(model: nn.Module, loss, data: Iterable) -> dict[str, float]:
     weighted by their number of examples, so a short last batch counts for what it holds. The
     model's train/eval mode is restored afterwards.
     """
-    value, accuracy, parts = _evaluate(model, _objective(loss), data)
+    value, accuracy, parts = _evaluate(model, objective_of(loss), data)
     result = {"loss": value, **parts}
     if accuracy is not None:
         result["accuracy"] = accuracy
@@ -306,8 +167,8 @@ def fit(
         warnings.warn(f"bf16 autocast is only used on CUDA; training on {device} in float32", stacklevel=2)
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 and device.type == "cuda"
                 else contextlib.nullcontext)
-    objective = _objective(loss)
-    val_objective = _objective(loss)
+    objective = objective_of(loss)
+    val_objective = objective_of(loss)
 
     history = History()
     watching = _observers(progress, live_plot, checkpoint, model, optimizer, epochs, train, observers)
@@ -320,7 +181,7 @@ def fit(
             for batch in train:
                 first = epoch == 1 and not len(seen)
                 if first:
-                    _check_devices(model, batch)
+                    check_devices(model, batch)
                 with autocast():
                     parts, correct, size = objective(model, batch, first)
                     total = sum(parts.values()) if objective.named else parts["loss"]
@@ -386,3 +247,8 @@ def _length(data: Iterable) -> int | None:
         return len(data)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+def _is_one_shot(data: Iterable) -> bool:
+    """A generator or other iterator: iterating it again gives nothing."""
+    return iter(data) is data
