@@ -30,6 +30,7 @@ from d2lcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from d2lcore.history import History
 from d2lcore.objective import Step, check_devices, objective_of, step
 from d2lcore.observers import ProgressBar, notify
+
 __all__ = ["History", "NonFiniteLossError", "Step", "evaluate", "fit", "load_checkpoint", "save_checkpoint", "step"]
 
 
