@@ -1,13 +1,17 @@
-"""Binder: tools/myst_for_binder.py turns the book's {term}, {doc} and {cite} roles, which
-jupyterlab-myst cannot resolve across notebooks, into links to the published book."""
+"""Binder: postBuild builds the reader's image, and tools/myst_for_binder.py turns the book's
+{term}, {doc} and {cite} roles, which jupyterlab-myst cannot resolve across notebooks, into links
+to the published book."""
 from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -162,3 +166,61 @@ def test_the_published_book_is_the_github_pages_site_of_the_repository():
     owner, name = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+)", urls["Repository"]).groups()
     assert urls["Documentation"] == f"https://{owner}.github.io/{name}/"
     assert BOOK.url == urls["Documentation"]
+
+
+# --- postBuild -----------------------------------------------------------------------------
+
+def test_binder_reads_its_configuration_from_the_repository_root():
+    """repo2docker reads environment.yml and postBuild from binder/ or .binder/ when either
+    folder exists, and then ignores the ones at the root."""
+    for folder in ("binder", ".binder"):
+        assert not (ROOT / folder).exists(), f"{folder}/ would make Binder ignore environment.yml and postBuild"
+    post_build = ROOT / "postBuild"
+    assert post_build.read_text().startswith("#!/bin/bash\n")
+    assert post_build.stat().st_mode & stat.S_IXUSR, "postBuild must be executable (git mode 755)"
+
+
+def _copy_of_the_repository(target: Path) -> Path:
+    skip = shutil.ignore_patterns(".git", ".venv", "_build", ".hypothesis", ".pytest_cache", "__pycache__",
+                                  "*.egg-info", ".ipynb_checkpoints", "node_modules")
+    shutil.copytree(ROOT, target, ignore=skip)
+    return target
+
+
+def test_postbuild_installs_d2lcore_alone_fetches_the_data_and_rewrites_the_notebooks(tmp_path):
+    """Run postBuild as repo2docker does (./postBuild in the repository) on a copy, in a fresh
+    virtual environment that sees this one's packages (torch, ...) but has no d2lcore of its own.
+    Offline: pip may use no index, and builds with the setuptools already installed here."""
+    repo = _copy_of_the_repository(tmp_path / "repo")
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    env_site = Path(sysconfig.get_path("purelib", vars={"base": str(env), "platbase": str(env)}))
+    (env_site / "book-environment.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # pip (and setuptools, to build d2lcore) come from here: a `pip` command as environments have.
+    (env / "bin" / "pip").write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n')
+    (env / "bin" / "pip").chmod(0o755)
+    variables = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "D2LCORE_DATA", "VIRTUAL_ENV")},
+                 "PATH": f"{env / 'bin'}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path / "home"),
+                 "XDG_CACHE_HOME": str(tmp_path / "cache"), "PIP_NO_INDEX": "1",
+                 "PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_CACHE_DIR": "1"}
+    run = subprocess.run(["./postBuild"], cwd=repo, env=variables, capture_output=True, text=True)
+    assert run.returncode == 0, f"postBuild failed:\n{run.stdout}\n{run.stderr}"
+
+    # d2lcore is installed, editable from the repository, and pip left its dependencies alone.
+    where = subprocess.run([str(env / "bin" / "python"), "-c", "import d2lcore; print(d2lcore.__file__)"],
+                           cwd=tmp_path, env=variables, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(repo), where.stdout
+    assert "Successfully installed d2lcore" in run.stdout, run.stdout
+    dependencies = [re.match(r"[\w-]+", d).group() for d in
+                    tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    considered = [d for d in dependencies if re.search(rf"^Requirement already satisfied: {d}\b", run.stdout, re.M)]
+    assert not considered, f"pip resolved {considered}: without --no-deps it could reinstall torch"
+    # FashionMNIST was found (or downloaded) and verified.
+    assert "FashionMNIST ready:" in run.stdout, run.stdout
+    # The image's notebooks link to the published book; no role is left in any markdown cell.
+    for path in toc_notebooks():
+        copy = json.loads((repo / path.relative_to(ROOT)).read_text())
+        for cell_id, text in markdown(copy):
+            assert not ANY_ROLE.search(text), f"{path.name} cell {cell_id}: a role is left in the image"
+    assert BOOK.url in (repo / "chapters/03_softmax_regression/cross_entropy.ipynb").read_text()
+    assert f"now link to {BOOK.url}" in run.stdout, run.stdout
