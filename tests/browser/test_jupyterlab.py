@@ -1,20 +1,24 @@
 """The live experience end to end: the explorer gallery in JupyterLab, driven by headless Chromium.
 
-This is the frontend Binder serves. JupyterLab is started on localhost over a copy of the gallery
-notebook in a temporary directory (the repository's notebook is never touched), the notebook is
-opened in Chromium with every request that leaves localhost aborted, all cells are run, one
-slider of one explorer (W4, softmax: "temperature T") is moved by typing into the slider's
-readout, and the explorer's readout table must then show exactly what ``compute`` gives.
+This is the frontend Binder serves. JupyterLab is started on localhost over copies of the gallery
+and of one chapter section in a temporary directory, made as Binder's postBuild makes them
+(tools/myst_for_binder.py turns {term}, {doc} and {cite} roles into links to the published book;
+the repository's notebooks are never touched). The notebook is opened in Chromium with every
+request that leaves localhost aborted, all cells are run, one slider of one explorer (W4,
+softmax: "temperature T") is moved by typing into the slider's readout, and the explorer's
+readout table must then show exactly what ``compute`` gives. The section must read as in the
+book: roles as words and working links, solutions folded, claim checks collapsed after Run All.
 
 Does not need the built book (no ``site`` fixture); skips only when Chromium or JupyterLab is
 missing.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
+import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +30,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SCREENSHOTS, screenshot
+
+sys.path.insert(0, str(ROOT / "tools"))
+import myst_for_binder  # noqa: E402  (what postBuild runs on Binder's copies)
 
 NOTEBOOK = ROOT / "chapters" / "explorers.ipynb"
 SECTION = ROOT / "chapters" / "03_softmax_regression" / "cross_entropy.ipynb"  # math, terms, solutions
@@ -57,8 +64,9 @@ def jupyterlab(tmp_path):
         _skip(f"JupyterLab or ipywidgets not installed ({error}); JupyterLab test not run")
     root = tmp_path / "lab"
     root.mkdir()
+    book = myst_for_binder.Book.load()
     for notebook in (NOTEBOOK, SECTION):
-        shutil.copy(notebook, root / notebook.name)
+        _binder_copy(notebook, root / notebook.name, book)
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "D2LCORE_STATIC"}
     # Keep the user's Jupyter config, settings, workspaces and runtime files out of it (and ours out of theirs).
@@ -103,6 +111,13 @@ def jupyterlab(tmp_path):
     finally:
         _stop(server)
         log.close()
+
+
+def _binder_copy(notebook: Path, target: Path, book: "myst_for_binder.Book") -> None:
+    """The notebook as Binder's image holds it: its MyST roles rewritten by postBuild's script."""
+    content = json.loads(notebook.read_text())
+    myst_for_binder.rewrite_notebook(content, notebook, book)
+    target.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
 
 
 def _tail(log, chars: int = 4000) -> str:
@@ -217,7 +232,8 @@ def test_explorer_slider_updates_readout_in_jupyterlab(jupyterlab, visit, screen
 
 def test_a_chapter_section_reads_in_jupyterlab_as_in_the_book(jupyterlab, visit, screenshot_on_failure):
     """Binder readers open the chapter notebooks: the MyST markup must render there too, with
-    the exercise solutions folded away until asked for."""
+    the exercise solutions folded away until asked for, and glossary terms, page references and
+    citations as words that link to the published book."""
     from playwright.sync_api import expect
 
     base, token = jupyterlab
@@ -237,6 +253,125 @@ def test_a_chapter_section_reads_in_jupyterlab_as_in_the_book(jupyterlab, visit,
     # math is typeset (MathJax in JupyterLab takes a moment)
     page.locator(".jp-MarkdownCell mjx-container, .jp-MarkdownCell .katex").first.wait_for(state="attached", timeout=20_000)
     assert "expected loss" not in solution.inner_text(), "the folded solution's text is visible"
+
+    # {term}, {doc} and {cite} (as Binder's postBuild rewrites them) read as words and open the
+    # published book: no "Citation Not Found" sign with a BibTeX key, no file stem, no link to "#".
+    book = myst_for_binder.Book.load()
+    source = json.loads(SECTION.read_text())
+    roles = [m.groups() for cell in source["cells"] if cell["cell_type"] == "markdown"
+             for m in myst_for_binder.ROLE.finditer("".join(cell["source"]))]
+    assert {role for role, _ in roles} == {"term", "doc", "cite"}, f"{SECTION.name} should use all three roles"
+    plain = shown.replace("\xa0", " ")
+    for raw in {raw for role, body in roles for raw in _raw_forms(role, body)}:
+        assert raw not in plain, f"{SECTION.name}: role text {raw!r} shown in JupyterLab"
+    assert page.locator(".jp-MarkdownCell [title='Citation Not Found']").count() == 0, "unresolved citation"
+    assert "⚠" not in shown
+    links = markdown.locator("a").evaluate_all("as => as.map(a => [a.getAttribute('href'), a.innerText.trim()])")
+    assert not [text for href, text in links if href in ("#", "", None)], f"links to nowhere: {links}"
+    to_book = [(href, text) for href, text in links if href.startswith(book.url)]
+    assert all(text for _, text in to_book), f"a link without words: {to_book}"
+    expected = collections.Counter(url for cell in _rewritten(SECTION, book)["cells"]
+                                   if cell["cell_type"] == "markdown"
+                                   for url in _LINK.findall("".join(cell["source"])) if url.startswith(book.url))
+    assert collections.Counter(href for href, _ in to_book) == expected, "rendered links differ from the rewrite's"
+    glossary, bibliography = f"{book.url}glossary.html#term-negative-log-likelihood", f"{book.url}bibliography.html"
+    assert (glossary, "negative log-likelihood") in to_book, to_book
+    assert (bibliography, "Shannon 1948") in to_book, to_book
     screenshot(page, "jupyterlab-chapter-section")
+
+    # A link opens the published book in a new tab (caught here: the network is cut off) and
+    # leaves the notebook where it was.
+    opened = []
+    page.context.route(f"{book.url}**", lambda route: (opened.append(route.request.url), route.abort()))
+    with page.context.expect_page() as new_tab:
+        markdown.locator(f"a[href='{bibliography}']", has_text="Shannon 1948").first.click()
+    new_tab.value.wait_for_load_state()
+    assert opened == [bibliography], f"clicking 'Shannon 1948' requested {opened}"
+    assert page.url.startswith(f"{base}/lab/tree/{SECTION.name}"), f"the notebook's tab navigated to {page.url}"
+    assert not visit.errors, f"page errors: {visit.errors}"
+    assert not visit.blocked, f"requests that left localhost: {visit.blocked}"
+
+
+_LINK = re.compile(r"\[(?:\\.|[^\]\\])*\]\(([^)\s]+)\)")  # a Markdown link's URL
+
+
+def _raw_forms(role: str, body: str) -> list[str]:
+    """What a role shows when it is not resolved: "words <target>", a BibTeX key, a file path.
+    (A bare page name such as "calculus" may also be a word of the prose, so it is not looked for.)"""
+    if role == "cite":
+        return [key.strip() for key in body.split(",")]
+    return [body] if "<" in body or "/" in body else []
+
+
+def _rewritten(notebook: Path, book: "myst_for_binder.Book") -> dict:
+    content = json.loads(notebook.read_text())
+    myst_for_binder.rewrite_notebook(content, notebook, book)
+    return content
+
+
+def test_claim_checks_stay_collapsed_after_run_all(request, visit, screenshot_on_failure):
+    """Claim checks (tag remove-cell) assert the numbers of the prose and the exercises' answers.
+    The book removes them; JupyterLab must keep them collapsed, input and output, after Run All.
+    It honours the notebook's jupyter.source_hidden / outputs_hidden metadata (which
+    tools/notebooks.py --fix writes), and its collapsed-input placeholder still shows the first
+    line of the source, so that line must be a comment."""
+    from playwright.sync_api import expect
+
+    cells = json.loads(SECTION.read_text())["cells"]
+    checks = [i for i, cell in enumerate(cells)
+              if cell["cell_type"] == "code" and "remove-cell" in cell["metadata"].get("tags", [])]
+    assert checks, f"{SECTION.name} has no claim checks to look at"
+    first_lines = {i: "".join(cells[i]["source"]).splitlines()[0] for i in checks}
+    open_ = [cells[i]["id"] for i in checks if not all(
+        cells[i]["metadata"].get("jupyter", {}).get(key) is True for key in ("source_hidden", "outputs_hidden"))]
+    assert not open_, (f"{SECTION.name}: claim checks {open_} are not collapsed in JupyterLab (no "
+                       "jupyter.source_hidden/outputs_hidden metadata); run python tools/notebooks.py --fix")
+    telling = [f"{cells[i]['id']}: {first_lines[i]!r}" for i in checks if not first_lines[i].startswith("#")]
+    assert not telling, (f"{SECTION.name}: JupyterLab's collapsed placeholder shows a claim check's first line, "
+                         f"and these start with code: {telling}; start each with a comment line")
+
+    base, token = request.getfixturevalue("jupyterlab")  # started once the notebook is known to be fit
+    page = visit.page
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/lab/tree/{SECTION.name}?token={token}")
+    shown_cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+    shown_cells.first.wait_for()
+    _start_kernel(page, base, token)
+    idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
+    idle.wait_for(timeout=60_000)
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
+    # Run All reached the end: the last code cell that readers see has its execution count.
+    last_open = max(i for i, cell in enumerate(cells) if cell["cell_type"] == "code" and i not in checks)
+    expect(shown_cells.nth(last_open).locator(".jp-InputPrompt").first).to_have_text(re.compile(r"\[\d+\]:"),
+                                                                                   timeout=120_000)
+    idle.wait_for(timeout=60_000)
+    assert shown_cells.count() == len(cells), "JupyterLab lays out every cell (windowing off)"
+
+    for i in checks:
+        cell = shown_cells.nth(i)
+        placeholder = cell.locator(".jp-InputPlaceholder")
+        expect(placeholder).to_be_visible()
+        assert placeholder.inner_text().strip() == first_lines[i], f"cell {cells[i]['id']}: placeholder shows something else"
+        expect(cell.locator(".jp-InputArea")).to_be_hidden()
+        assert cell.locator(".jp-OutputArea-output:visible").count() == 0, f"cell {cells[i]['id']}: output shown"
+
+    # What the page shows: every line of the open code cells, and no line of a claim check but its
+    # first (comment) line. Lines an open cell also has (a shared `for` loop) prove nothing.
+    shown = page.locator(".jp-NotebookPanel .jp-Notebook").inner_text()
+    open_lines = {line.strip() for i, cell in enumerate(cells) if cell["cell_type"] == "code" and i not in checks
+                  for line in "".join(cell["source"]).splitlines() if line.strip()}
+    unseen = [line for line in open_lines if line not in shown]
+    assert not unseen, f"the test cannot read the open cells' code: {unseen[:3]}"
+    for i in checks:
+        hidden = {line.strip() for line in "".join(cells[i]["source"]).splitlines()[1:] if line.strip()} - open_lines
+        assert hidden, f"cell {cells[i]['id']}: nothing of it to look for"
+        visible = [line for line in hidden if line in shown]
+        assert not visible, f"claim check {cells[i]['id']}: {visible[:3]} visible after Run All"
+    for n in (1, 3):
+        solution = page.locator(".jp-MarkdownCell details", has_text=f"Solution to {n}")
+        assert solution.get_attribute("open") is None, f"Solution to {n} opened by Run All"
+    shown_cells.nth(checks[-1]).scroll_into_view_if_needed()
+    screenshot(page, "jupyterlab-claim-checks-collapsed")
     assert not visit.errors, f"page errors: {visit.errors}"
     assert not visit.blocked, f"requests that left localhost: {visit.blocked}"
