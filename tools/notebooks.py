@@ -95,9 +95,9 @@ def fixed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         nb.cells.remove(cell)
     cell = nbformat.v4.new_code_cell(install_source())
     cell.id = INSTALL_TAG
-    cell.metadata = {**(install[0].metadata if install else {}),
-                     "tags": INSTALL_TAGS + [t for t in (tags(install[0]) if install else [])
-                                             if t not in INSTALL_TAGS]}
+    old = install[0].metadata if install else {}  # keep what else a person put there
+    cell.metadata = {**old, "tags": INSTALL_TAGS + [t for t in old.get("tags", [])
+                                                    if t not in INSTALL_TAGS]}
     first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
     nb.cells.insert(first, cell)
 
