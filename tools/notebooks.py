@@ -11,7 +11,9 @@ What is checked, and what --fix does about it:
 - the second code cell is the hide-cell set-up cell that calls d2lcore.setup (reported only);
 - nbformat 4.5 with unique cell ids; --fix keeps existing ids and derives missing ones from
   the cell's position and source, so running it twice gives the same file;
-- claim checks (tag remove-cell) are collapsed in JupyterLab; --fix adds the metadata.
+- claim checks (tag remove-cell) are collapsed in JupyterLab; --fix adds the metadata, and
+  starts each with a comment line, since JupyterLab's folded placeholder shows a cell's first
+  line: a first line of code would show the answer it checks.
 
 Notebooks are read as plain JSON (nbformat's reader would invent random ids for cells lacking
 them) and written with nbformat, indent 1, as they are stored, so a fix is a small diff.
@@ -40,6 +42,7 @@ INSTALL_TAG = "colab-install"
 INSTALL_TAGS = [INSTALL_TAG, "remove-input", "remove-output"]
 COLLAPSED = {"source_hidden": True, "outputs_hidden": True}
 MAX_LINE = 88  # the book's code column; longer lines are clipped
+CLAIM_HEADER = "# Claim check: asserts what the text above states (hidden in the book)."
 
 INSTALL_SOURCE = '''\
 # Colab, or a Jupyter without d2lcore: install the d2lcore this book was built with.
@@ -113,7 +116,13 @@ def fixed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for c in nb.cells:
         if "remove-cell" in tags(c):
             c.metadata["jupyter"] = {**c.metadata.get("jupyter", {}), **COLLAPSED}
+            if c.cell_type == "code" and not _starts_with_comment(c):
+                c.source = CLAIM_HEADER + "\n" + "".join(c.source)
     return nb
+
+
+def _starts_with_comment(cell) -> bool:
+    return "".join(cell.source).lstrip().startswith("#")
 
 
 def problems(nb: nbformat.NotebookNode) -> list[str]:
@@ -138,6 +147,10 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
                    and any(c.metadata.get("jupyter", {}).get(k) is not True for k in COLLAPSED)]
     if open_checks:
         found.append(f"claim checks (remove-cell) not collapsed in JupyterLab: {open_checks}")
+    showing = [c.get("id") or i for i, c in enumerate(nb.cells) if "remove-cell" in tags(c)
+               and c.cell_type == "code" and not _starts_with_comment(c)]
+    if showing:
+        found.append(f"claim checks whose first line (shown when folded) is code: {showing}")
     return found
 
 
