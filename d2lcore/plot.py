@@ -30,10 +30,15 @@ def use_style() -> None:
 
 
 def history(hist, axes=None):
-    """Plot loss (left) and, for classifiers, accuracy (right) per epoch; returns the figure."""
+    """Plot loss per epoch, then accuracy (classifiers) or each named part (step functions).
+
+    Returns the figure; pass ``axes`` (from an earlier call) to redraw into the same panels.
+    """
     has_acc = bool(hist.train_accuracy or hist.val_accuracy)
+    has_parts = bool(hist.train_parts or hist.val_parts)
+    n = 1 + has_acc + has_parts
     if axes is None:
-        fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(8.5 if has_acc else 5.0, 3.2), squeeze=False)
+        fig, axes = plt.subplots(1, n, figsize=(5.0 + 3.5 * (n - 1), 3.2), squeeze=False)
         axes = axes[0]
     else:
         axes = list(axes) if isinstance(axes, Sequence) else [axes]
@@ -43,6 +48,17 @@ def history(hist, axes=None):
     _series(axes[0], hist.train_loss, hist.val_loss, "loss", "Loss per epoch")
     if has_acc and len(axes) > 1:
         _series(axes[1], hist.train_accuracy, hist.val_accuracy, "accuracy", "Accuracy per epoch")
+    if has_parts and len(axes) > 1 + has_acc:
+        ax = axes[1 + has_acc]
+        for i, name in enumerate(dict.fromkeys([*hist.train_parts, *hist.val_parts])):
+            colour = f"C{i}"
+            for values, label, style in ((hist.train_parts.get(name), name, "-o"),
+                                         (hist.val_parts.get(name), f"{name} (validation)", "--s")):
+                if values:
+                    ax.plot(range(1, len(values) + 1), values, style, color=colour, label=label, markersize=4)
+        ax.set(xlabel="epoch", ylabel="part of the loss", title="Named parts per epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend()
     fig.tight_layout()
     return fig
 

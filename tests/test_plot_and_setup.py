@@ -83,6 +83,17 @@ def test_history_plot_has_loss_and_accuracy_panels():
     assert list(acc_ax.lines[1].get_ydata()) == [0.4, 0.6, 0.7]
 
 
+def test_history_plot_of_a_step_model_draws_each_named_part():
+    h = History(train_loss=[3.0, 2.0], val_loss=[3.2, 2.4],
+                train_parts={"reconstruction": [2.5, 1.6], "kl": [0.5, 0.4]},
+                val_parts={"reconstruction": [2.7, 2.0], "kl": [0.5, 0.4]})
+    loss_ax, parts_ax = plot.history(h).axes
+    drawn = {line.get_label(): list(line.get_ydata()) for line in parts_ax.lines}
+    assert drawn == {"reconstruction": [2.5, 1.6], "reconstruction (validation)": [2.7, 2.0],
+                     "kl": [0.5, 0.4], "kl (validation)": [0.5, 0.4]}
+    assert list(loss_ax.lines[0].get_ydata()) == [3.0, 2.0]
+
+
 def test_history_plot_for_regression_has_one_panel():
     fig = plot.history(History(train_loss=[1.0, 0.5]))
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 1
