@@ -16,6 +16,7 @@ from d2lcore.explore import (
     noise_to_loss,                 # W1
     outlier_tug_of_war,            # W12
     sigmoid_losses,                # W5
+    signal_through_depth,          # W13
     softmax_categorical,           # W4
     toolkit,
     weight_decay_prior,            # W8
@@ -25,5 +26,6 @@ __all__ = [
     "noise_to_loss", "huber_density", "likelihood_vs_mse", "softmax_categorical", "sigmoid_losses",
     "cross_entropy_decomposition", "dice_information", "weight_decay_prior", "minibatch_gradient",
     "outlier_tug_of_war",
+    "signal_through_depth",
     "toolkit",
 ]
