@@ -30,20 +30,34 @@ data: $(STAMP)
 	fi
 	$(BIN)/python -m d2lcore.data
 
-# D2LCORE_STATIC makes every explorer render its static view: frames behind a slider that move
-# in the browser with no kernel.
+# The environment the book executes its notebooks in; nbval runs them in it too. D2LCORE_STATIC
+# makes every explorer render its static view: frames behind a slider that move in the browser
+# with no kernel.
+BOOK_ENV := D2LCORE_STATIC=1
+
+# Executes every notebook that is not in the execution cache (_build/.jupyter_cache).
 book: setup
-	D2LCORE_STATIC=1 $(BIN)/jupyter-book build . --builder html
+	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder html
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
+# Each notebook executes once: `notebooks` stores every notebook nbval passed into the book's
+# execution cache, and `book` (through `browser`) then executes only the others.
 test: setup clean-notebooks unit notebooks structure browser
+
+# Within `make test`, the book is built after nbval has filled the cache, even under make -j.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+book: | notebooks
+endif
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q --ignore=tests/browser
 
-# Re-run every notebook in the table of contents; claim-check cells fail loudly.
+# Re-run every notebook in the table of contents; claim-check cells fail loudly. nbval runs each
+# as the book build does (BOOK_ENV, the notebook's folder, its own kernelspec, installed in the
+# venv by setup), and tests/nbval_cache.py, the pytest wrapper that loads it as a plugin, stores
+# every notebook whose cells all passed into the book's execution cache.
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
+	$(BOOK_ENV) $(BIN)/python tests/nbval_cache.py -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 \
 		$$($(BIN)/python tests/toc.py)
 
 # Build the book without executing it, with every warning an error: broken references,
@@ -71,9 +85,11 @@ browser: book browser-setup
 clean-notebooks:
 	$(BIN)/python tests/toc.py --check-clean
 
+# Never part of `make test`. book.py executes every notebook once more, timing each cell.
 benchmark: setup
 	$(BIN)/python benchmarks/trainer.py
 	$(BIN)/python benchmarks/explorers.py
+	$(BOOK_ENV) $(BIN)/python benchmarks/book.py
 
 clean:
 	rm -rf _build
