@@ -56,7 +56,7 @@ def test_the_hand_written_backward_pass_is_autograd(activation, init):
     h = h.clone().requires_grad_(True)
     hs = []
     for layer in range(depth):
-        h = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation](h @ (pool[layer] * scale).T)
+        h = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation](h @ (pool[layer].double() * scale).T)
         h.retain_grad()
         hs.append(h)
     (hs[-1] * r).sum().backward()
@@ -67,14 +67,14 @@ def test_the_hand_written_backward_pass_is_autograd(activation, init):
 def test_the_weights_have_the_variances_of_their_schemes():
     for init in w13.INITS:
         pool, scale = w13.weights(init, 0.05)
-        w = (pool * scale).flatten()
+        w = (pool.double() * scale).flatten()
         target = w13.weight_variance(init, 0.05)
-        # 1.6 million draws: the relative standard error of a variance is at most sqrt(2 / 1.6e6)
-        # = 0.0011 (Gaussian; smaller for the uniform); 5 standard errors, false alarm below 1e-6.
+        # 4 million draws: the relative standard error of a variance is at most sqrt(2 / 4e6)
+        # = 0.0007 (Gaussian; smaller for the uniform); 5 standard errors, false alarm below 1e-6.
         assert abs(w.var().item() / target - 1) < 5 * math.sqrt(2 / w.numel())
         assert abs(w.mean().item()) < 5 * math.sqrt(target / w.numel())
     pool, scale = w13.weights("pytorch", 0.0)
-    assert (pool * scale).abs().max() <= 1 / math.sqrt(N)  # U(-1/sqrt(n), 1/sqrt(n)), as nn.Linear
+    assert (pool.double() * scale).abs().max() <= 1 / math.sqrt(N)  # U(-1/sqrt(n), 1/sqrt(n)), as nn.Linear
 
 
 def test_he_with_relu_keeps_the_second_moment_within_its_sampling_spread():
@@ -176,5 +176,7 @@ def test_a_reused_figure_draws_exactly_what_a_fresh_one_draws():
 def test_w13_static_view_steps_through_s():
     html = toolkit.static_html(w13.EXPLORER, init="normal")
     frames = w13.CONTROLS[3].frames(w13.EXPLORER.frame_count)
+    # He's s = sqrt(2 / 200) = 0.1 is one of the frames
     assert len(frames) == 21 and -1.0 in frames and frames[0] == -3.0 and frames[-1] == 1.0
+    assert math.isclose(math.sqrt(2 / N), 0.1)
     assert f'data-frames="{len(frames) + (-2.0 not in frames)}"' in html

@@ -1,7 +1,8 @@
 """W13 Signal through depth: the variance of a signal multiplies layer by layer.
 
-A stack of ``depth`` square layers h_l = phi(z_l), z_l = W_l h_{l-1}, of width N_UNITS = 128 and
-without biases, is applied to a batch of BATCH = 64 standard-normal inputs h_0. The weights are
+A stack of ``depth`` square layers h_l = phi(z_l), z_l = W_l h_{l-1}, of width N_UNITS = 200 and
+without biases, is applied to a batch of BATCH = 32 standard-normal inputs h_0 (at this width He's
+standard deviation is exactly s = 0.1, one of the static view's frames). The weights are
 drawn once from a private generator (a pool of standard-normal and one of uniform matrices) and
 scaled by the chosen initialisation:
 
@@ -46,8 +47,8 @@ from matplotlib.ticker import MaxNLocator
 from d2lcore.explore import toolkit
 from d2lcore.explore.toolkit import Choice, Explorer, Slider, panels, show as _show, validate
 
-N_UNITS = 128
-BATCH = 64
+N_UNITS = 200
+BATCH = 32
 MAX_DEPTH = 100
 BINS = 40
 RELU_RANGE = 5.0  # ReLU histograms: activation / its layer's std, from 0 to this (the rest is left out)
@@ -80,12 +81,13 @@ def second_moment_factor(activation: str, variance: float, n: int = N_UNITS) -> 
 
 @functools.cache
 def _pool(kind: str) -> torch.Tensor:
-    """MAX_DEPTH unscaled weight matrices: standard normal, or uniform on (-1, 1)."""
+    """MAX_DEPTH unscaled weight matrices, standard normal or uniform on (-1, 1), drawn once.
+    They are kept in float32 (16 MB each) and used in float64, one layer at a time."""
     g = toolkit.generator(SEEDS[kind])
     shape = (MAX_DEPTH, N_UNITS, N_UNITS)
     if kind == "normal":
-        return torch.randn(shape, generator=g, dtype=torch.float64)
-    return torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1
+        return torch.randn(shape, generator=g, dtype=torch.float32)
+    return torch.rand(shape, generator=g, dtype=torch.float32) * 2 - 1
 
 
 @functools.cache
@@ -137,12 +139,12 @@ def forward_backward(activation: str, init: str, s: float, depth: int):
     h, r = _inputs()
     acts = torch.empty(depth, BATCH, N_UNITS, dtype=torch.float64)
     for layer in range(depth):
-        h = acts[layer] = _phi(activation, (h @ pool[layer].T) * scale)   # (B, n)
+        h = acts[layer] = _phi(activation, (h @ pool[layer].double().T) * scale)   # (B, n)
     slopes = _slope(activation, acts)                                     # (depth, B, n)
     grads = torch.empty_like(acts)
     grads[-1] = r
     for layer in range(depth - 1, 0, -1):                                  # dL/dh_{l-1} from dL/dh_l
-        grads[layer - 1] = ((grads[layer] * slopes[layer]) @ pool[layer]) * scale   # (B, n)
+        grads[layer - 1] = ((grads[layer] * slopes[layer]) @ pool[layer].double()) * scale   # (B, n)
     return acts, grads
 
 
