@@ -12,7 +12,7 @@ from torch.distributions import Categorical
 
 from d2lcore.explore import cross_entropy_decomposition as w6
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 
 def _data_and_model(params):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from d2lcore import likelihood
 from d2lcore.explore import dice_information as w7
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 
 def bernstein_tolerance(n: int, sd: float, spread: float, failure: float = 1e-6) -> float:

@@ -10,7 +10,7 @@ from scipy import integrate, stats
 
 from d2lcore.explore import huber_density as w2
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 
 def z_formula(d):

@@ -11,7 +11,7 @@ from torch.distributions import Normal
 from d2lcore import likelihood
 from d2lcore.explore import likelihood_vs_mse as w3
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 
 def _mean_nll(w, b, sigma):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from d2lcore import likelihood
 from d2lcore.explore import minibatch_gradient as w11
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 # Monte-Carlo tolerance. mc_variance is the mean of DRAWS = 2000 squared deviations d_m from the
 # full gradient; its standard error is sd(d)/sqrt(DRAWS), estimated from the same draws (for a

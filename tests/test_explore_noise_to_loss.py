@@ -11,7 +11,7 @@ from scipy import stats
 
 from d2lcore.explore import noise_to_loss as w1
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 
 def closed_form_nll(family, r, p):

@@ -12,7 +12,7 @@ from scipy import optimize, special, stats
 from d2lcore import likelihood
 from d2lcore.explore import outlier_tug_of_war as w12
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 D = torch.float64
 DF = likelihood.get("student_t").params["df"]

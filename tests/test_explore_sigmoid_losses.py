@@ -12,7 +12,7 @@ from scipy.special import expit
 from d2lcore import likelihood
 from d2lcore.explore import sigmoid_losses as w5
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 
 def _closed_forms(z, y):

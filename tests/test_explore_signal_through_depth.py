@@ -9,7 +9,7 @@ from hypothesis import given, settings
 
 from d2lcore.explore import signal_through_depth as w13
 from d2lcore.explore import toolkit
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 N = w13.N_UNITS
 

@@ -11,7 +11,7 @@ from scipy import integrate, optimize, stats
 
 from d2lcore.explore import toolkit
 from d2lcore.explore import weight_decay_prior as w8
-from tests.test_explore_toolkit import control_values
+from explorer_strategies import control_values
 
 X_PATH, Y_PATH = torch.tensor(w8.PATH_X), torch.tensor(w8.PATH_Y)
 
