@@ -15,6 +15,7 @@ from d2lcore.explore import (
     minibatch_gradient,            # W11
     noise_to_loss,                 # W1
     outlier_tug_of_war,            # W12
+    predicted_distribution,        # W19
     sigmoid_losses,                # W5
     signal_through_depth,          # W13
     softmax_categorical,           # W4
@@ -26,6 +27,6 @@ __all__ = [
     "noise_to_loss", "huber_density", "likelihood_vs_mse", "softmax_categorical", "sigmoid_losses",
     "cross_entropy_decomposition", "dice_information", "weight_decay_prior", "minibatch_gradient",
     "outlier_tug_of_war",
-    "signal_through_depth",
+    "signal_through_depth", "predicted_distribution",
     "toolkit",
 ]
