@@ -107,7 +107,8 @@ def load(file: Path | None = None):
     (``Lot Frontage`` is ``Lot.Frontage``, ``1st Flr SF`` is ``X1st.Flr.SF``). Missing entries
     are ``NaN``; for many columns De Cock's documentation says that ``NA`` means "none" (no
     alley, no pool), and this copy also reads the masonry-veneer type "None" as missing.
-    Each call returns a fresh frame (about 0.1 s), so changing it changes nothing else.
+    Each call returns a fresh frame (in a few hundredths of a second), so changing it changes
+    nothing else.
     """
     payload = verified_bytes(file)  # checked before any byte is decompressed or unpickled
     try:
