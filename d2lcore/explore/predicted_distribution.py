@@ -245,24 +245,28 @@ def draw(fig, r: Result) -> None:
     low, high = float(np.min(r.y_train)), float(np.max(r.y_train))
     ax_d.set(xlim=X_RANGE, ylim=(low - 0.3 * (high - low), high + 0.3 * (high - low)), xlabel="x", ylabel="y",
              title=f"{r.head} on {r.data}, step {s.step}")
+    ax_d.xaxis.set_major_locator(MaxNLocator(4))
+    ax_d.yaxis.set_major_locator(MaxNLocator(4))
     ax_d.text(0.02, 0.02, what, transform=ax_d.transAxes, fontsize=7, color="0.3")
 
+    # Small panels with few ticks and no legends: tick labels and legends are most of a redraw.
     index = np.arange(len(r.steps))
+    labelled = index[::3]
     ax_n.plot(index, r.nll, "-o", color="tab:red", markersize=3)
     ax_n.plot([r.snapshot], [s.nll], "o", color="black", markersize=7, markerfacecolor="none")
-    ax_n.set(xticks=index, xticklabels=[str(v) for v in r.steps], xlabel="Adam step",
+    ax_n.set(xticks=labelled, xticklabels=[str(v) for v in r.steps[::3]], xlabel="Adam step",
              ylabel="held-out NLL (nats per point)", title=f"NLL {s.nll:.3f}")
-    ax_n.tick_params(axis="x", labelsize=6)
-    ax_n.yaxis.set_major_locator(MaxNLocator(5))
+    ax_n.yaxis.set_major_locator(MaxNLocator(3))
 
     for target, values, color in ((0.9, r.coverage90, "tab:blue"), (0.5, r.coverage50, "tab:orange")):
         ax_c.axhspan(target - r.tolerance, target + r.tolerance, color=color, alpha=0.12, linewidth=0)
-        ax_c.plot(index, values, "-o", color=color, markersize=3, label=f"{round(100 * target)} % interval")
+        ax_c.plot(index, values, "-o", color=color, markersize=3)
+        ax_c.text(index[-1], target + r.tolerance + 0.01, f"{round(100 * target)} %", color=color,
+                  fontsize=7, ha="right", va="bottom")
     ax_c.axvline(r.snapshot, color="black", linewidth=0.8)
-    ax_c.set(xticks=index, xticklabels=[str(v) for v in r.steps], ylim=(0, 1.02), xlabel="Adam step",
-             ylabel="held-out coverage", title=f"coverage {s.coverage90:.3f} / {s.coverage50:.3f}")
-    ax_c.tick_params(axis="x", labelsize=6)
-    ax_c.legend(fontsize=7, loc="lower right")
+    ax_c.set(xticks=labelled, xticklabels=[str(v) for v in r.steps[::3]], ylim=(0, 1.05),
+             yticks=[0, 0.5, 0.9], xlabel="Adam step", ylabel="held-out coverage",
+             title=f"coverage {s.coverage90:.3f} / {s.coverage50:.3f}")
 
 
 def readouts(r: Result) -> dict[str, str]:
