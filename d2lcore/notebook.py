@@ -13,6 +13,9 @@ from d2lcore.device import choose_device
 from d2lcore.plot import use_style
 
 
+THREADS_VAR = "D2LCORE_THREADS"
+
+
 def usable_cpus() -> int:
     """How many CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota.
 
@@ -45,11 +48,18 @@ def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
 def setup(seed: int = 0, threads: int | None = None, device: str | None = None) -> torch.device:
     """Seed Python, NumPy and torch, apply the figure style, set the thread count, pick a device.
 
-    ``threads`` defaults to the CPUs this process may use (``usable_cpus()``): more threads than
+    ``threads`` defaults to ``$D2LCORE_THREADS`` if set (say 1 on a machine busy with other
+    work, where small models lose more to thread hand-offs than they gain), else to the CPUs
+    this process may use (``usable_cpus()``): more threads than
     CPUs only spin and wait (a FashionMNIST pass ran 60 times slower with 2 threads on one free
     core). Claim checks therefore never rely on the exact order of a multi-threaded sum.
     Returns the chosen device.
     """
+    if threads is None and os.environ.get(THREADS_VAR):
+        try:
+            threads = int(os.environ[THREADS_VAR])
+        except ValueError:
+            raise ValueError(f"${THREADS_VAR} must be a positive integer, got {os.environ[THREADS_VAR]!r}") from None
     threads = usable_cpus() if threads is None else threads
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")

@@ -51,6 +51,19 @@ def test_setup_uses_the_cpus_the_process_may_use(monkeypatch):
         torch.set_num_threads(threads)
 
 
+def test_setup_threads_from_the_environment(monkeypatch):
+    threads = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("D2LCORE_THREADS", "1")
+        d2lcore.setup()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("D2LCORE_THREADS", "two")
+        with pytest.raises(ValueError, match=r"\$D2LCORE_THREADS must be a positive integer, got 'two'"):
+            d2lcore.setup()
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("files, quota", [
     ({"cpu.max": "max 100000\n"}, None),
     ({"cpu.max": "150000 100000\n"}, 1.5),
