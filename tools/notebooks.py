@@ -1,7 +1,9 @@
 """Keep every notebook of the book in the shape DESIGN.md §5 asks for.
 
-    python tools/notebooks.py --check   list what is out of shape (exit 1 if anything is)
-    python tools/notebooks.py --fix     repair what can be repaired, in place
+    python tools/notebooks.py --check [NOTEBOOK ...]   list what is out of shape (exit 1 if so)
+    python tools/notebooks.py --fix [NOTEBOOK ...]     repair what can be repaired, in place
+
+Without NOTEBOOK arguments, every notebook of the table of contents.
 
 What is checked, and what --fix does about it:
 
@@ -162,13 +164,14 @@ def long_lines(nb: nbformat.NotebookNode, limit: int = MAX_LINE) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["--check"], ["--fix"]):
+    if not argv or argv[0] not in ("--check", "--fix"):
         print(__doc__)
         return 2
+    mode, named = argv[0], [Path(a).resolve() for a in argv[1:]]
     bad = 0
-    for path in toc_notebooks():
+    for path in named or toc_notebooks():
         rel = path.relative_to(ROOT)
-        if argv == ["--fix"]:  # one quick read-modify-write per file: others edit these too
+        if mode == "--fix":  # one quick read-modify-write per file: others edit these too
             text = path.read_text()
             new = dump(fixed(load(path)))
             if new != text:
@@ -177,7 +180,7 @@ def main(argv: list[str]) -> int:
         for problem in problems(load(path)):
             print(f"{rel}: {problem}")
             bad += 1
-    if argv == ["--check"] and bad:
+    if mode == "--check" and bad:
         print("run: python tools/notebooks.py --fix")
     return 1 if bad else 0
 
