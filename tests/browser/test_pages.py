@@ -23,7 +23,8 @@ def test_page_loads_offline_with_no_errors_and_typeset_math(site, visit, page):
     assert not visit.failed, f"{page} has failed requests: {visit.failed}"
     assert not visit.errors and not visit.console_errors, f"{page}: {visit.errors + visit.console_errors}"
     if visit.page.locator(".math").count():
-        visit.page.wait_for_selector("mjx-container", timeout=15_000)
+        # attached, not visible: the first formula may sit in a folded solution
+        visit.page.wait_for_selector("mjx-container", state="attached", timeout=15_000)
         text = visit.page.locator("article").evaluate(
             "a => { const c = a.cloneNode(true); c.querySelectorAll('pre, code, mjx-container, script')"
             ".forEach(e => e.remove()); return c.innerText; }")
