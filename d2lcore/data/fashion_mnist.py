@@ -336,6 +336,9 @@ class FashionMNIST:
         self.test_images = tensors["t10k-images-idx3-ubyte"]
         self.test_labels = tensors["t10k-labels-idx1-ubyte"]
         self._val_index = validation_indices(self.train_labels)
+        keep = torch.ones(len(self.train_labels), dtype=torch.bool)
+        keep[self._val_index] = False
+        self._train_index = keep.nonzero().flatten()  # computed once: split() is called often
         self._on_device: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
@@ -359,12 +362,7 @@ class FashionMNIST:
             return self.test_images, self.test_labels
         if name == "train+val":
             return self.train_images, self.train_labels
-        if name == "val":
-            index = self._val_index
-        else:
-            keep = torch.ones(len(self.train_labels), dtype=torch.bool)
-            keep[self._val_index] = False
-            index = keep.nonzero().flatten()
+        index = self._val_index if name == "val" else self._train_index
         return self.train_images[index], self.train_labels[index]
 
     def loader(self, split: str, batch_size: int, shuffle: bool | None = None,
