@@ -56,8 +56,12 @@ unit: $(STAMP)
 # as the book build does (BOOK_ENV, the notebook's folder, its own kernelspec, installed in the
 # venv by setup), and tests/nbval_cache.py, the pytest wrapper that loads it as a plugin, stores
 # every notebook whose cells all passed into the book's execution cache.
+# NBVAL_WORKERS notebooks run at once (pytest-xdist; --dist loadfile keeps a notebook's cells in
+# one kernel, in order), each kernel with its share of the CPUs. NBVAL_WORKERS=0 runs them one by one.
+NBVAL_WORKERS ?= 2
 notebooks: $(STAMP)
 	$(BOOK_ENV) $(BIN)/python tests/nbval_cache.py -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 \
+		$$([ "$(NBVAL_WORKERS)" -gt 1 ] && echo "-n $(NBVAL_WORKERS) --dist loadfile") \
 		$$($(BIN)/python tests/toc.py)
 
 # Build the book without executing it, with every warning an error: broken references,

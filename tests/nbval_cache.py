@@ -27,6 +27,13 @@ A notebook is stored only when the book would have run the same thing the same w
 
 Options: ``--nbval-cache DIR`` (default: ``execute.cache`` of ``_config.yml`` in the rootdir, where
 the book build looks). The summary at the end says which notebooks were stored and why any was not.
+
+With pytest-xdist (``-n 2 --dist loadfile``: each notebook's cells stay in one worker, in order)
+several notebooks run at once. Each worker stores its own notebooks and sends its summary back to
+the controller, which prints them all. The kernels then share the CPUs: each gets
+``usable CPUs // workers`` threads through ``$D2LCORE_THREADS`` (and ``$OMP_NUM_THREADS``), since
+two kernels that each start one thread per core only spin against each other. A value the
+caller set is kept.
 """
 from __future__ import annotations
 
@@ -114,7 +121,31 @@ def pytest_configure(config):
     elif not book_config.exists():
         raise pytest.UsageError(f"nbval_cache: no {book_config} to find the cache in; "
                                 "pass --nbval-cache DIR")
+    workers = _xdist_workers(config)
+    if workers > 1 and not hasattr(config, "workerinput"):  # the controller, before it starts workers
+        _share_threads(workers)
+        _create_cache(book.cache)  # once, so that two workers do not race to create its database
     config.pluginmanager.register(NbvalCache(config, book), "nbval_cache_recorder")
+
+
+def _xdist_workers(config) -> int:
+    n = getattr(config.option, "numprocesses", None)
+    return n if isinstance(n, int) else 0
+
+
+def _share_threads(workers: int) -> None:
+    """Threads per kernel when ``workers`` kernels run at once (inherited by workers and kernels)."""
+    from d2lcore.notebook import THREADS_VAR, usable_cpus
+
+    threads = str(max(1, usable_cpus() // workers))
+    for var in (THREADS_VAR, "OMP_NUM_THREADS"):
+        os.environ.setdefault(var, threads)
+
+
+def _create_cache(folder: Path) -> None:
+    from jupyter_cache import get_cache
+
+    get_cache(str(folder)).list_cache_records()  # opening it creates the database
 
 
 # --- what one notebook's run records ---------------------------------------------------------
@@ -143,6 +174,7 @@ class NotebookRun:
     passed: set = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     stored: bool = False
+    ran: bool = False               # this process ran at least one of its cells
 
     def problem(self, text: str) -> None:
         if text not in self.problems:
@@ -155,6 +187,7 @@ class NbvalCache:
         self.book = book
         self.runs: dict[str, NotebookRun] = {}       # by nodeid of each cell item
         self.order: list[NotebookRun] = []
+        self.from_workers: list[tuple[str, bool, str]] = []  # (notebook, stored, why not)
         self.env_problem = ", ".join(f"{k}={v}" for k, v in BOOK_ENV.items()
                                      if os.environ.get(k) != v)
         self._patch_kernel_start()
@@ -357,6 +390,7 @@ class NbvalCache:
         run = self.runs.get(report.nodeid)
         if run is None:
             return
+        run.ran = True
         name = report.nodeid.rsplit("::", 1)[-1]
         if report.failed:
             run.problem(f"{name} failed")
@@ -387,20 +421,35 @@ class NbvalCache:
             check_validity=False, overwrite=True)  # as MyST-NB stores what it executed
         run.stored = True
 
+    # --- the summary (under xdist: each worker's, gathered by the controller) ------------------
+
+    def _outcomes(self, ran_only: bool = False) -> list[tuple[str, bool, str]]:
+        return [(run.path.name, run.stored, "; ".join(run.problems) or "its last cell never finished")
+                for run in self.order if run.ran or not ran_only]
+
+    def pytest_sessionfinish(self, session):
+        if hasattr(self.config, "workeroutput"):  # every worker collects every notebook
+            self.config.workeroutput["nbval_cache"] = self._outcomes(ran_only=True)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        self.from_workers.extend(getattr(node, "workeroutput", {}).get("nbval_cache", []))
+
     def pytest_terminal_summary(self, terminalreporter):
-        if not self.order:
+        outcomes = self._outcomes() + self.from_workers
+        if not outcomes:
             return
-        stored = [r for r in self.order if r.stored]
+        stored = [name for name, ok, _ in outcomes if ok]
         write = terminalreporter.write_line
-        write(f"nbval cache: {len(stored)} of {len(self.order)} notebooks stored in "
+        write(f"nbval cache: {len(stored)} of {len(outcomes)} notebooks stored in "
               f"{self.book.cache} for the book build")
-        for run in self.order:
-            if not run.stored:
-                reason = "; ".join(run.problems) or "its last cell never finished"
-                write(f"  not stored (the book build will execute it): {run.path.name}: {reason}")
+        for name, ok, reason in outcomes:
+            if not ok:
+                write(f"  not stored (the book build will execute it): {name}: {reason}")
 
 
 if __name__ == "__main__":
-    # Run as a script so that the plugin is importable without touching PYTHONPATH, which the
-    # kernels would inherit (and a dependency installs a top-level package named `tests`).
-    sys.exit(pytest.main(sys.argv[1:], plugins=[sys.modules[__name__]]))
+    # Run as a script, so that this folder is on sys.path and the plugin loads by name without
+    # touching PYTHONPATH, which the kernels would inherit (and a dependency installs a top-level
+    # package named `tests`). xdist hands the same sys.path and `-p` to its workers.
+    sys.exit(pytest.main(["-p", "nbval_cache", *sys.argv[1:]]))

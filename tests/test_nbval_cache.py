@@ -167,3 +167,28 @@ def test_the_book_build_executes_only_what_nbval_did_not_cache(nbval_run):
     assert "Using cached notebook" in result.stdout
     page = (out / "chapter" / "good.html").read_text()
     assert "updated" in page and "kept" in page and "first" not in page and "gone" not in page
+
+
+def test_two_workers_store_their_notebooks_and_share_the_cpus(tmp_path):
+    """Under xdist (`make notebooks` runs ``-n 2 --dist loadfile``) each worker stores what passed,
+    the controller prints every worker's summary, and each kernel gets its share of the CPUs."""
+    from d2lcore.notebook import usable_cpus
+
+    record = "import os\nopen('threads.txt', 'w').write(' '.join(os.environ.get(v, 'unset') " \
+             "for v in ('D2LCORE_THREADS', 'OMP_NUM_THREADS')))"
+    threads = write_notebook(tmp_path / "a" / "threads.ipynb", [record])
+    bad = write_notebook(tmp_path / "b" / "bad.ipynb", BAD)
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k not in ("D2LCORE_THREADS", "OMP_NUM_THREADS")}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "nbval_cache.py"), "-q", "-p", "no:cacheprovider",
+         "-n", "2", "--dist", "loadfile", "--nbval-lax", f"--nbval-cache={cache}",
+         str(threads), str(bad)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**env, **BOOK_ENV})
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out  # bad.ipynb fails, as it must
+    assert "nbval cache: 1 of 2 notebooks stored" in out, out
+    assert re.search(r"bad.ipynb: .*Cell 1 failed", out), out
+    share = str(max(1, usable_cpus() // 2))
+    assert (threads.parent / "threads.txt").read_text() == f"{share} {share}"
+    assert [r.uri for r in get_cache(str(cache)).list_cache_records()] == [str(threads)]
