@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
-.PHONY: book test setup data browser-setup unit notebooks structure browser clean-notebooks benchmark clean
+.PHONY: book test setup data browser-setup unit notebooks structure browser clean-notebooks benchmark gpu-check clean
 
 setup: $(STAMP) data
 
@@ -94,6 +94,11 @@ benchmark: setup
 	$(BIN)/python benchmarks/trainer.py
 	$(BIN)/python benchmarks/explorers.py
 	$(BOOK_ENV) $(BIN)/python benchmarks/book.py
+
+# On a machine with CUDA: unit tests, both benchmarks and nbval over the whole book on the GPU,
+# reported in _build/gpu-report.md. Without CUDA it says so and exits 0.
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf _build
