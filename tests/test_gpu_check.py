@@ -42,5 +42,5 @@ def test_the_report_names_the_device_and_every_stage_and_fails_when_one_did():
     assert "- device: NVIDIA H200" in text and "torch 2.13.0, CUDA 12.8" in text
     assert "- result: FAIL" in text
     assert "| unit tests | pass | 61 |" in text and "| nbval, every notebook | FAIL | 99 |" in text
-    assert "1 failed" in text and "line 59\n" not in text and "line 60\n" in text  # the last 40 lines
+    assert "1 failed" in text and "\nline 60\n" not in text and "\nline 61\n" in text  # last 40 lines
     assert "- result: PASS" in gpu_check.report(device, [good])
