@@ -8,6 +8,7 @@ Each module holds one explorer (pure ``compute``, ``draw``, ``readouts``) and a 
     explore.noise_to_loss.show(frame="prediction")  # the book's static copy steps through this one
 """
 from d2lcore.explore import (
+    convolution_pooling,           # W14
     cross_entropy_decomposition,   # W6
     dice_information,              # W7
     huber_density,                 # W2
@@ -28,5 +29,6 @@ __all__ = [
     "cross_entropy_decomposition", "dice_information", "weight_decay_prior", "minibatch_gradient",
     "outlier_tug_of_war",
     "signal_through_depth", "predicted_distribution",
+    "convolution_pooling",
     "toolkit",
 ]
