@@ -9,6 +9,11 @@ average NLL, computed label by label, beside them; a second panel compares p and
 Aha: only the KL part depends on the model, so minimising cross-entropy is minimising KL; it
 reaches zero exactly when q equals the frequencies ("fit"), which is therefore the categorical
 maximum-likelihood estimate, and what is left is the data's own entropy.
+
+That floor is for a model that gives every example the same q, as this one does. A classifier
+that sees the input is bounded instead by the conditional entropy of the labels given the inputs
+(the KL is then to the empirical conditional distribution), which is 0 when every input is
+distinct: section 3.3, "Two floors".
 """
 from __future__ import annotations
 
