@@ -11,8 +11,10 @@ from d2lcore.explore import (
     convolution_pooling,           # W14
     cross_entropy_decomposition,   # W6
     dice_information,              # W7
+    dropout_noise,                 # W9
     huber_density,                 # W2
     likelihood_vs_mse,             # W3
+    mc_dropout,                    # W10
     minibatch_gradient,            # W11
     noise_to_loss,                 # W1
     outlier_tug_of_war,            # W12
@@ -30,5 +32,6 @@ __all__ = [
     "outlier_tug_of_war",
     "signal_through_depth", "predicted_distribution",
     "convolution_pooling",
+    "dropout_noise", "mc_dropout",
     "toolkit",
 ]
