@@ -49,20 +49,22 @@ ifneq ($(filter test,$(MAKECMDGOALS)),)
 book: | notebooks
 endif
 
+# Tests run in WORKERS processes at once (pytest-xdist); WORKERS=1 runs them in this one.
+WORKERS ?= 2
+xdist = $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) $(1))
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q --ignore=tests/browser
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser $(call xdist)
 
 # Re-run every notebook in the table of contents; claim-check cells fail loudly. nbval runs each
 # as the book build does (BOOK_ENV, the notebook's folder, its own kernelspec, installed in the
 # venv by setup), and tests/nbval_cache.py, the pytest wrapper that loads it as a plugin, stores
 # every notebook whose cells all passed into the book's execution cache.
-# NBVAL_WORKERS notebooks run at once (pytest-xdist; --dist loadfile keeps a notebook's cells in
-# one kernel, in order), each kernel with its share of the CPUs. NBVAL_WORKERS=0 runs them one by one.
-NBVAL_WORKERS ?= 2
+# WORKERS notebooks run at once (pytest-xdist; --dist loadfile keeps a notebook's cells in one
+# kernel, in order), each kernel with its share of the CPUs; WORKERS=1 runs them one by one.
 notebooks: $(STAMP)
 	$(BOOK_ENV) $(BIN)/python tests/nbval_cache.py -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 \
-		$$([ "$(NBVAL_WORKERS)" -gt 1 ] && echo "-n $(NBVAL_WORKERS) --dist loadfile") \
-		$$($(BIN)/python tests/toc.py)
+		$(call xdist,--dist loadfile) $$($(BIN)/python tests/toc.py)
 
 # Build the book without executing it, with every warning an error: broken references,
 # missing toc entries, bad math or bibliography keys.
@@ -84,7 +86,7 @@ browser-setup:
 	fi
 
 browser: book browser-setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser $(call xdist)
 
 clean-notebooks:
 	$(BIN)/python tests/toc.py --check-clean
