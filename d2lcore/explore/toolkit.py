@@ -18,6 +18,7 @@ import html
 import io
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -164,6 +165,15 @@ class Explorer:
     figsize: tuple[float, float] = (9.0, 3.4)
     frame_count: int = 21
     extra: dict = field(default_factory=dict)
+    catalogue_id: str = field(default="", init=False)
+
+    def __post_init__(self):
+        # A module may write its catalogue ID first ("W4 · Softmax ..."): readers see the name
+        # only, the ID stays on the explorer for tests and the gallery's bookkeeping.
+        found = re.match(r"\s*(W\d+)\s*[·:\-–—]\s*", self.title)
+        if found:
+            object.__setattr__(self, "catalogue_id", found.group(1))
+            object.__setattr__(self, "title", self.title[found.end():])
 
     def control(self, name: str):
         return next(c for c in self.controls if c.name == name)

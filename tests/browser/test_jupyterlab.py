@@ -36,7 +36,7 @@ import myst_for_binder  # noqa: E402  (what postBuild runs on Binder's copies)
 
 NOTEBOOK = ROOT / "chapters" / "explorers.ipynb"
 SECTION = ROOT / "chapters" / "03_softmax_regression" / "cross_entropy.ipynb"  # math, terms, solutions
-EXPLORER_TITLE = "W4 · Softmax builds a categorical distribution"
+EXPLORER_TITLE = "Softmax builds a categorical distribution"
 SLIDER_LABEL = "temperature T"
 READOUT = "entropy H(p)"
 NEW_VALUE = 2.0  # the default is 1.0; 2.0 lies on the slider's 0.1 grid
