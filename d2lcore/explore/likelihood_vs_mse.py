@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib import patheffects
 import torch
 
 from d2lcore import likelihood
@@ -108,7 +109,9 @@ def _surface(ax, r: Result, values: np.ndarray, levels: np.ndarray, title: str) 
     # Labelled contours: the pictures agree, only the numbers on the contours differ.
     ax.contour(r.w_axis, r.b_axis, values, levels=levels, colors="white", linewidths=0.6)
     for b_at, level in zip(r.label_b, levels):
-        ax.text(r.w_star, b_at, f"{level:.3g}", color="white", fontsize=7, ha="center", va="center")
+        # 10 pt with a dark outline: readable at 100 % zoom on the bright and the dark colours
+        ax.text(r.w_star, b_at, f"{level:.3g}", color="white", fontsize=10, ha="center", va="center",
+                path_effects=[patheffects.withStroke(linewidth=2, foreground="black")])
     ax.plot([r.w], [r.b], "o", color="tab:red", markersize=6)
     ax.plot([r.w_star], [r.b_star], "*", color="white", markeredgecolor="black", markersize=11)
     ax.set(xlabel="slope w", ylabel="intercept b", title=title)
@@ -135,7 +138,7 @@ def draw(fig, r: Result) -> None:
                 title="line ± σ, σ = RMS residual" if r.learn_sigma else "data, line ± σ")
     ax_data.set_xticks([-2, 0, 2])
     ax_data.set_yticks([-5, 0, 5])
-    ax_data.legend(loc="upper left", fontsize=7)
+    ax_data.legend(loc="upper left", fontsize=9, handlelength=1.5, borderaxespad=0.3)
 
 
 def readouts(r: Result) -> dict[str, str]:

@@ -9,7 +9,7 @@ Gaussian prior, lasso for the Laplace prior, with the current lambda marked.
 
 Convention. With n points, minus the log posterior times sigma^2 is, up to a constant,
 
-    Gaussian prior N(0, sigma_p^2):   1/2 sum_i (y_i - w x_i)^2 + lambda/2 w^2,   lambda = sigma^2 / sigma_p^2
+    Gaussian prior N(0, tau^2):   1/2 sum_i (y_i - w x_i)^2 + lambda/2 w^2,   lambda = sigma^2 / tau^2
     Laplace prior, scale b:           1/2 sum_i (y_i - w x_i)^2 + lambda |w|,     lambda = sigma^2 / b
 
 (the same for a weight vector, with ||w||^2 and ||w||_1). The data term is a SUM with a half.
@@ -36,7 +36,7 @@ from d2lcore.explore.toolkit import Choice, Explorer, Slider, panels, show as _s
 
 CONTROLS = (
     Choice("prior", "prior on the weights", ("gaussian", "laplace"), "gaussian"),
-    Slider("prior_scale", "prior scale (Gaussian sigma_p, Laplace b)", 0.05, 3.0, 0.05, 0.3),
+    Slider("prior_scale", "prior scale (Gaussian tau, Laplace b)", 0.05, 3.0, 0.05, 0.3),
     Slider("sigma", "noise sigma", 0.2, 3.0, 0.1, 1.0),
     Slider("n", "number of points n", 1, 100, 1, 5, integer=True),
 )
@@ -123,7 +123,7 @@ class Result:
     posterior: np.ndarray      # p(w | data)
     mle: float
     map: float
-    lam: float                 # sigma^2 / sigma_p^2 (Gaussian) or sigma^2 / b (Laplace)
+    lam: float                 # sigma^2 / tau^2 (Gaussian) or sigma^2 / b (Laplace)
     view: tuple[float, float]  # the range of w worth showing
     path_lambdas: np.ndarray   # the regularisation path of the six-feature problem
     path: np.ndarray           # (lambdas, 6) MAP weights
@@ -202,7 +202,7 @@ def draw(fig, r: Result) -> None:
 
 def readouts(r: Result) -> dict[str, str]:
     if r.prior == "gaussian":
-        lam = f"{r.lam:.4g} = σ²/σ_p² (loss ½Σ(y - wx)² + λ/2·w²)"
+        lam = f"{r.lam:.4g} = σ²/τ² (loss ½Σ(y - wx)² + λ/2·w²)"
     else:
         lam = f"{r.lam:.4g} = σ²/b (loss ½Σ(y - wx)² + λ·|w|)"
     return {
