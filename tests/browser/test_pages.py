@@ -17,7 +17,15 @@ BRANCH = CONFIG["repository"].get("branch", "main")
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_loads_offline_with_no_errors_and_typeset_math(site, visit, page):
+def test_page_reads_offline_typeset_unclipped_and_launchable(site, visit, page):
+    """One visit per page (a page load is most of a browser test's time), four checks:
+
+    - it loads with the network cut off, with no failed request and no console error;
+    - every formula is typeset and no raw TeX is left in the text;
+    - code (at most 88 characters a line) and printed output fit the column at the book's
+      default width (1280 pixels): nothing hides behind a horizontal scroll bar;
+    - a notebook's page launches Binder (JupyterLab) and Colab on its own notebook.
+    """
     visit.page.goto(f"{site}/{page}.html", wait_until="networkidle")
     assert not visit.blocked, f"{page} needs the network: {visit.blocked}"
     assert not visit.failed, f"{page} has failed requests: {visit.failed}"
@@ -31,17 +39,16 @@ def test_page_loads_offline_with_no_errors_and_typeset_math(site, visit, page):
         assert not re.search(r"\\\(|\\\[|\$\$|(?<![\\\w])\$[^$\s][^$]*\$", text), f"{page}: raw TeX left in the text"
         assert visit.page.locator(".math").count() == visit.page.locator(".math mjx-container").count(), \
             f"{page}: some math was not typeset"
-
-
-@pytest.mark.parametrize("page", [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()])
-def test_notebook_pages_launch_binder_and_colab_on_their_own_file(site, visit, page):
-    visit.page.goto(f"{site}/{page}.html", wait_until="load")
-    links = visit.page.locator("a[href]").evaluate_all("els => els.map(e => e.href)")
-    binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?urlpath=lab/tree/{page}.ipynb"
-    colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{page}.ipynb"
-    assert binder in links, f"{page}: no Binder (JupyterLab) button for its notebook"
-    assert colab in links, f"{page}: no Colab button for its notebook"
-    assert (ROOT / f"{page}.ipynb").exists()
+    clipped = visit.page.locator("div.cell_input pre, div.cell_output pre").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => e.innerText.split('\\n').reduce((a, b) => a.length >= b.length ? a : b).slice(0, 100))")
+    assert not clipped, f"{page}: {len(clipped)} code or output block(s) wider than the column, e.g. {clipped[:2]}"
+    if (ROOT / f"{page}.ipynb").exists():
+        links = visit.page.locator("a[href]").evaluate_all("els => els.map(e => e.href)")
+        binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?urlpath=lab/tree/{page}.ipynb"
+        colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{page}.ipynb"
+        assert binder in links, f"{page}: no Binder (JupyterLab) button for its notebook"
+        assert colab in links, f"{page}: no Colab button for its notebook"
 
 
 def test_screenshots_of_three_representative_pages(site, visit):
@@ -70,15 +77,3 @@ def test_glossary_lists_terms_with_chinese_names_and_chapters_link_to_it(site, v
     visit.page.goto(f"{site}/chapters/03_softmax_regression/information_theory.html", wait_until="load")
     links = visit.page.locator("a[href*='glossary.html#term-']")
     assert links.count() >= 3, "chapter text should link its key terms to the glossary"
-
-
-@pytest.mark.parametrize("page", [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()])
-def test_no_code_or_output_line_is_clipped(site, visit, page):
-    """Code (at most 88 characters a line) and printed output fit the column: nothing hides
-    behind a horizontal scroll bar at the book's default width."""
-    visit.page.set_viewport_size({"width": 1280, "height": 900})
-    visit.page.goto(f"{site}/{page}.html", wait_until="load")
-    clipped = visit.page.locator("div.cell_input pre, div.cell_output pre").evaluate_all(
-        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1)"
-        ".map(e => e.innerText.split('\\n').reduce((a, b) => a.length >= b.length ? a : b).slice(0, 100))")
-    assert not clipped, f"{page}: {len(clipped)} code or output block(s) wider than the column, e.g. {clipped[:2]}"
