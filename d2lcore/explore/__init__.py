@@ -10,12 +10,14 @@ Each module holds one explorer (pure ``compute``, ``draw``, ``readouts``) and a 
 from d2lcore.explore import (
     convolution_pooling,           # W14
     cross_entropy_decomposition,   # W6
+    diffusion_steps,               # W17
     dice_information,              # W7
     dropout_noise,                 # W9
     huber_density,                 # W2
     likelihood_vs_mse,             # W3
     mc_dropout,                    # W10
     minibatch_gradient,            # W11
+    next_token_sampling,           # W15
     noise_to_loss,                 # W1
     outlier_tug_of_war,            # W12
     predicted_distribution,        # W19
@@ -23,6 +25,7 @@ from d2lcore.explore import (
     signal_through_depth,          # W13
     softmax_categorical,           # W4
     toolkit,
+    vae_elbo,                      # W16
     weight_decay_prior,            # W8
 )
 
@@ -33,5 +36,6 @@ __all__ = [
     "signal_through_depth", "predicted_distribution",
     "convolution_pooling",
     "dropout_noise", "mc_dropout",
+    "next_token_sampling", "vae_elbo", "diffusion_steps",
     "toolkit",
 ]
