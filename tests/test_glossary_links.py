@@ -47,8 +47,10 @@ def prose(page: str) -> str:
     if path.exists():
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         text = "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    else:
+    elif (ROOT / f"{page}.md").exists():
         text = (ROOT / f"{page}.md").read_text(encoding="utf-8")
+    else:  # a toc entry whose page is still being written
+        text = ""
     return re.sub(r"\$\$.*?\$\$|\$[^$\n]*\$", " ", text, flags=re.S)
 
 
