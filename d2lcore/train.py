@@ -146,7 +146,9 @@ def fit(
     one-shot generator is fine for one epoch). Options: gradient-norm clipping, bfloat16
     autocast on CUDA, a learning-rate ``scheduler`` stepped once per epoch, and observers of
     each epoch (see ``d2lcore.observers``): a tqdm progress bar, a live plot redrawn in one
-    figure, a checkpoint written after every epoch, and any of your own.
+    figure, a checkpoint written after every epoch, and any of your own. A run resumed from
+    that checkpoint (``load_checkpoint(path, model, optimizer, data=train, scheduler=...)``, then
+    ``fit`` for the remaining epochs) computes what the uninterrupted run would have.
 
     A NaN or infinite loss (or part) raises ``NonFiniteLossError`` naming the epoch, the batch
     and the part. Ctrl-C stops training cleanly and returns the epochs completed so far
@@ -172,7 +174,7 @@ def fit(
     val_objective = objective_of(loss)
 
     history = History()
-    watching = _observers(progress, live_plot, checkpoint, model, optimizer, epochs, train, observers)
+    watching = _observers(progress, live_plot, checkpoint, model, optimizer, scheduler, epochs, train, observers)
     epoch, stage = 0, "training"
     try:
         for epoch in range(1, epochs + 1):
@@ -229,7 +231,7 @@ def _stop_if_not_finite(per_batch: dict[str, list[float]], named: bool, epoch: i
                 raise NonFiniteLossError(epoch, b + 1, values[b], history, part=name if named else None)
 
 
-def _observers(progress, live_plot, checkpoint, model, optimizer, epochs, train, extra) -> list:
+def _observers(progress, live_plot, checkpoint, model, optimizer, scheduler, epochs, train, extra) -> list:
     watching = []
     if progress:
         length = _length(train)
@@ -239,7 +241,7 @@ def _observers(progress, live_plot, checkpoint, model, optimizer, epochs, train,
 
         watching.append(LivePlot())
     if checkpoint is not None:
-        watching.append(Checkpoint(checkpoint, model, optimizer))
+        watching.append(Checkpoint(checkpoint, model, optimizer, data=train, scheduler=scheduler))
     return watching + list(extra)
 
 

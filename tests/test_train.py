@@ -271,12 +271,14 @@ def test_checkpoint_round_trip_with_history(tmp_path):
     model = nn.Linear(3, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     path = tmp_path / "run.pt"
-    history = fit(model, F.mse_loss, optimizer, Batches(X, y, batch_size=16), epochs=3,
-                  checkpoint=path, progress=False)
-    assert path.exists() and not (tmp_path / "run.pt.tmp").exists()
+    train = Batches(X, y, batch_size=16, shuffle=True)
+    history = fit(model, F.mse_loss, optimizer, train, epochs=3, checkpoint=path, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left behind
     clone = nn.Linear(3, 1)
     clone_opt = torch.optim.SGD(clone.parameters(), lr=0.1, momentum=0.9)
-    restored = load_checkpoint(path, clone, clone_opt)
+    clone_train = Batches(X, y, batch_size=16, shuffle=True)
+    restored = load_checkpoint(path, clone, clone_opt, data=clone_train)
+    assert torch.equal(clone_train.generator.get_state(), train.generator.get_state())
     assert restored == history
     assert torch.equal(clone.weight, model.weight) and torch.equal(clone.bias, model.bias)
     assert clone_opt.state_dict()["state"][0]["momentum_buffer"].equal(
@@ -509,3 +511,63 @@ def test_observers_see_every_batch_and_every_epoch_and_are_closed():
 
 def test_the_step_path_reads_nothing_back_inside_the_batch_loop(monkeypatch):
     test_no_value_is_read_back_from_the_device_inside_the_batch_loop(monkeypatch, as_step=True)
+
+
+# --- resuming from a checkpoint -------------------------------------------------------------------
+
+def _resumable_run():
+    """A run whose every epoch depends on more than the weights: a shuffled loader, dropout
+    (the global generator), momentum and a cosine schedule."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(256, 8, generator=g), torch.randint(0, 3, (256,), generator=g)
+
+    def start():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        return model, optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
+
+    return start, lambda: Batches(X, y, batch_size=32, shuffle=True, seed=1)
+
+
+def test_a_run_resumed_from_its_checkpoint_computes_what_the_uninterrupted_run_does(tmp_path):
+    start, data = _resumable_run()
+    model, optimizer, scheduler = start()
+    straight = fit(model, F.cross_entropy, optimizer, data(), epochs=4, scheduler=scheduler, progress=False)
+
+    first, first_opt, first_sched = start()
+    fit(first, F.cross_entropy, first_opt, data(), epochs=2, scheduler=first_sched, progress=False,
+        checkpoint=tmp_path / "run.pt")
+    torch.manual_seed(123)  # a new session: its random state is anything
+    resumed, resumed_opt, resumed_sched = start()
+    train = data()  # a new loader, as a new session makes
+    so_far = load_checkpoint(tmp_path / "run.pt", resumed, resumed_opt, data=train, scheduler=resumed_sched)
+    rest = fit(resumed, F.cross_entropy, resumed_opt, train, epochs=2, scheduler=resumed_sched, progress=False)
+
+    assert so_far.train_loss + rest.train_loss == straight.train_loss  # exactly, epoch by epoch
+    for a, b in zip(resumed.parameters(), model.parameters()):
+        assert torch.equal(a, b)
+    assert resumed_sched.last_epoch == scheduler.last_epoch == 4
+
+
+def test_resuming_without_the_data_warns_and_differs(tmp_path):
+    start, data = _resumable_run()
+    model, optimizer, scheduler = start()
+    fit(model, F.cross_entropy, optimizer, data(), epochs=2, scheduler=scheduler, progress=False,
+        checkpoint=tmp_path / "run.pt")
+    straight = fit(model, F.cross_entropy, optimizer, data(), epochs=1, progress=False)  # epoch 3, fresh order
+    resumed, resumed_opt, _ = start()
+    with pytest.warns(UserWarning, match="pass data=<the training batches>"):
+        load_checkpoint(tmp_path / "run.pt", resumed, resumed_opt)
+    again = fit(resumed, F.cross_entropy, resumed_opt, data(), epochs=1, progress=False)
+    # The same first-epoch order both times here: with data= the resumed run would draw epoch 3's.
+    assert again.train_loss == straight.train_loss
+
+
+def test_resume_state_that_was_not_saved_or_cannot_be_is_a_clear_error(tmp_path):
+    model = nn.Linear(3, 1)
+    save_checkpoint(tmp_path / "m.pt", model)
+    with pytest.raises(KeyError, match="holds no data state"):
+        load_checkpoint(tmp_path / "m.pt", nn.Linear(3, 1), data=Batches(torch.zeros(4, 3), batch_size=2))
+    with pytest.raises(TypeError, match="no torch.Generator"):
+        save_checkpoint(tmp_path / "m.pt", model, data=[(torch.zeros(2, 3), torch.zeros(2, 1))])

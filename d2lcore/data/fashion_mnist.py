@@ -29,6 +29,7 @@ import torch
 
 from d2lcore.data.batches import Batches
 from d2lcore.data.idx import IDXError, parse_idx, read_bytes
+from d2lcore.files import fsync_dir
 
 STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # SHA-256 of the decompressed files. Tests swap in the checksums of tiny fake files.
@@ -156,26 +157,12 @@ def _download(stem: str, folder: Path, mirror: str, fresh: dict[str, bytes]) -> 
             raise _DownloadFailed(f"the file from {url} is not the expected one: {problem}")
         os.replace(tmp, target)
         _verified[_identity(target)] = SHA256[stem]  # a rename keeps size and mtime
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return target
     except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is an OSError
         raise _DownloadFailed(f"{url}: {err}") from err
     finally:
         tmp.unlink(missing_ok=True)  # only still there if something failed
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- resolution ---------------------------------------------------------------------------
