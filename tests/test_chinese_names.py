@@ -8,6 +8,7 @@ wrong are banned outright, in the glossary and on every page.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -49,6 +50,7 @@ def names_given(term: str, text: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def glossary_names() -> dict[str, str]:
     return {term: chinese_name(definition) for term, definition in glossary_entries()}
 

@@ -10,6 +10,7 @@ Only markdown cells count, outside math.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -54,14 +55,20 @@ def prose(page: str) -> str:
     return re.sub(r"\$\$.*?\$\$|\$[^$\n]*\$", " ", text, flags=re.S)
 
 
-def uses(term: str, zh: str, text: str) -> bool:
+@functools.lru_cache(maxsize=None)
+def _patterns(term: str, zh: str) -> tuple:
     name = re.escape(term).replace(r"\ ", r"[\s-]+")
-    if re.search(r"\{term\}`(?:" + name + r"|[^`<]*<" + name + r">)`", text, re.I):
-        return True
+    role = re.compile(r"\{term\}`(?:" + name + r"|[^`<]*<" + name + r">)`", re.I)
     # the term, perhaps plural, then its Chinese name in brackets: "logits (logits 值)"
     first_word = re.escape(zh.split()[0]) if zh else None
-    return bool(first_word and re.search(
-        r"(?<![\w-])" + name + r"(?:s|es)?\**\s*[（(][^)）\n]{0,30}" + first_word, text, re.I))
+    named = first_word and re.compile(
+        r"(?<![\w-])" + name + r"(?:s|es)?\**\s*[（(][^)）\n]{0,30}" + first_word, re.I)
+    return role, named
+
+
+def uses(term: str, zh: str, text: str) -> bool:
+    role, named = _patterns(term, zh)
+    return bool(role.search(text) or (named and named.search(text)))
 
 
 def first_use(term: str, zh: str, texts: dict[str, str]) -> str | None:
