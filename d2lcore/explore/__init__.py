@@ -8,6 +8,7 @@ Each module holds one explorer (pure ``compute``, ``draw``, ``readouts``) and a 
     explore.noise_to_loss.show(frame="prediction")  # the book's static copy steps through this one
 """
 from d2lcore.explore import (
+    calibration_temperature,       # W18
     convolution_pooling,           # W14
     cross_entropy_decomposition,   # W6
     diffusion_steps,               # W17
@@ -37,5 +38,6 @@ __all__ = [
     "convolution_pooling",
     "dropout_noise", "mc_dropout",
     "next_token_sampling", "vae_elbo", "diffusion_steps",
+    "calibration_temperature",
     "toolkit",
 ]
