@@ -27,7 +27,7 @@ def _unit_gradient(image, kernel, pool, p, unit):
     return x.grad.numpy()
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(control_values(w14.CONTROLS))
 def test_w14_relations_hold_over_the_whole_control_range(params):
     r = w14.compute(**params)
@@ -124,9 +124,9 @@ def test_w14_takes_a_networks_kernels_and_images():
 
 def test_live_view_moves_each_control_and_shows_what_compute_says():
     view = toolkit.LiveView(w14.EXPLORER)
-    moves = [("kernel", "learned"), ("kernel_number", 4), ("kernel", "random"), ("kernel", "sharpen"),
-             ("image", 0), ("image", 5), ("pool", "average"), ("pool_size", 3), ("pool_size", 1),
-             ("shift", 3), ("shift", 0), ("row", 2), ("col", 27)]
+    # every control moves at least once (a kernel number only matters for random/learned)
+    moves = [("kernel", "learned"), ("kernel_number", 4), ("image", 5), ("pool", "average"),
+             ("pool_size", 3), ("shift", 3), ("row", 2), ("col", 27)]
     for name, value in moves:
         if True:
             before = view.image.value
