@@ -136,8 +136,11 @@ def bib_entries(path: Path) -> dict[str, dict[str, str]]:
 
 
 def last_name(person: str) -> str:
-    """The family name of "van der Walt, Stéfan" or of "Claude Shannon"."""
+    """The family name of "van der Walt, Stéfan" or of "Claude Shannon"; a braced name, as
+    BibTeX writes an organisation ("{Hugging Face}"), is kept whole."""
     person = person.strip()
+    if person.startswith("{") and person.endswith("}"):
+        return person[1:-1].strip()
     return person.split(",")[0].strip() if "," in person else person.split()[-1]
 
 
@@ -148,7 +151,7 @@ def citations(path: Path) -> dict[str, str]:
         people = fields.get("author") or fields.get("editor")
         if not people or "year" not in fields:
             continue
-        names = [last_name(latex_to_text(p)) for p in re.split(r"\s+and\s+", people)]
+        names = [latex_to_text(last_name(p)) for p in re.split(r"\s+and\s+", people)]
         who = names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2 \
             else f"{names[0]} et al."
         cited[key] = f"{who} {fields['year']}"
