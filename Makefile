@@ -49,12 +49,16 @@ ifneq ($(filter test,$(MAKECMDGOALS)),)
 book: | notebooks
 endif
 
-# Tests run in WORKERS processes at once (pytest-xdist); WORKERS=1 runs them in this one.
+# Tests run in WORKERS processes at once (pytest-xdist); WORKERS=1 runs them in this one. Each
+# worker's torch then gets its share of the cores: two workers with a thread per core each spin
+# four OpenMP threads on two cores, and a test that trains a small model takes many times longer.
 WORKERS ?= 2
 xdist = $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) $(1))
+THREADS = $$(( $$(nproc) / $(WORKERS) > 0 ? $$(nproc) / $(WORKERS) : 1 ))
+SHARE = $(if $(filter-out 0 1,$(WORKERS)),OMP_NUM_THREADS=$(THREADS) D2LCORE_THREADS=$(THREADS))
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q --ignore=tests/browser $(call xdist)
+	$(SHARE) $(BIN)/python -m pytest tests -q --ignore=tests/browser $(call xdist)
 
 # Re-run every notebook in the table of contents; claim-check cells fail loudly. nbval runs each
 # as the book build does (BOOK_ENV, the notebook's folder, its own kernelspec, installed in the
