@@ -219,7 +219,7 @@ def draw(fig, r: Result) -> None:
                  title="ε*: black; sampler's: red dashed")
         ax_r.hist(r.reverse[:, 0], bins=bins, density=True, color="tab:blue", alpha=0.6)
         ax_r.plot(r.grid, r.density, color="black", linewidth=1)
-        ax_r.set(xlabel="x_t", title=f"reverse samples at t = {r.t}: W1 {r.distance:.3f}")
+        ax_r.set(xlabel="x_t", title=f"reverse samples at t = {r.t}: W₁ {r.distance:.3f}")
         ax_f.set(xlabel="x_t", ylabel="density", title=title_f)
     else:
         extent = (-3.5, 3.5, -3.5, 3.5)
@@ -245,7 +245,7 @@ def readouts(r: Result) -> dict[str, str]:
         "signal sd / noise sd": f"{math.sqrt(r.abar):.3f} / {math.sqrt(1 - r.abar):.3f}",
     }
     if r.data == "1-D":
-        out["reverse samples vs q(x_t)"] = f"W1 = {r.distance:.4f} ({SAMPLES} samples)"
+        out["reverse samples vs q(x_t)"] = f"W₁ = {r.distance:.4f} ({SAMPLES} samples)"
     else:
         out["reverse samples off every mode"] = f"{100 * r.distance:.1f} % (beyond 3 sd)"
         out["samples per mode"] = " ".join(str(int(c)) for c in r.modes)
