@@ -37,7 +37,7 @@ BOOK_ENV := D2LCORE_STATIC=1
 
 # Executes every notebook that is not in the execution cache (_build/.jupyter_cache).
 book: setup
-	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder html
+	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder html $(BOOK_FLAGS)
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 # Each notebook executes once: `notebooks` stores every notebook nbval passed into the book's
@@ -45,8 +45,11 @@ book: setup
 test: setup clean-notebooks unit notebooks structure browser
 
 # Within `make test`, the book is built after nbval has filled the cache, even under make -j.
+# Every page is re-read (--all): Sphinx re-reads only notebooks whose file changed, so a page
+# whose outputs nbval just refreshed (d2lcore changed, the notebook did not) would keep the old HTML.
 ifneq ($(filter test,$(MAKECMDGOALS)),)
 book: | notebooks
+book: BOOK_FLAGS = --all
 endif
 
 # Tests run in WORKERS processes at once (pytest-xdist); WORKERS=1 runs them in this one. Each
