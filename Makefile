@@ -71,7 +71,7 @@ unit: $(STAMP)
 # kernel, in order), each kernel with its share of the CPUs; WORKERS=1 runs them one by one.
 notebooks: $(STAMP)
 	$(BOOK_ENV) $(BIN)/python tests/nbval_cache.py -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 \
-		$(call xdist,--dist loadfile) $$($(BIN)/python tests/toc.py)
+		$(call xdist,--dist loadfile) $$($(BIN)/python tests/toc.py --heaviest-first)
 
 # Build the book without executing it, with every warning an error: broken references,
 # missing toc entries, bad math or bibliography keys.

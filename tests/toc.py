@@ -59,9 +59,44 @@ def check_clean() -> list[str]:
     return problems
 
 
+# Seconds each notebook took in nbval, recorded from the execution cache by `--record-seconds`.
+# Only an ordering hint: with two nbval workers, the slowest notebooks go first, so that no worker
+# is left with a long one at the end while the other idles. A notebook not listed counts as slow.
+SECONDS = ROOT / "tests" / "notebook_seconds.json"
+
+
+def heaviest_first(paths: list[Path]) -> list[Path]:
+    import json
+
+    seconds = json.loads(SECONDS.read_text()) if SECONDS.exists() else {}
+    unknown = max(seconds.values(), default=0.0)
+    return sorted(paths, key=lambda p: -seconds.get(str(p.relative_to(ROOT)), unknown))
+
+
+def record_seconds(cache: Path = ROOT / "_build" / ".jupyter_cache") -> dict[str, float]:
+    """The latest nbval time of every toc notebook in the book's execution cache."""
+    import json
+
+    from jupyter_cache import get_cache
+
+    latest = {}
+    for record in get_cache(str(cache)).list_cache_records():
+        data = record.data or {}
+        if data.get("executed_by") == "nbval" and (record.uri not in latest or record.created > latest[record.uri][0]):
+            latest[record.uri] = (record.created, round(data["execution_seconds"], 1))
+    in_toc = {str(p.resolve()): str(p.relative_to(ROOT)) for p in toc_notebooks()}
+    seconds = {in_toc[uri]: s for uri, (_, s) in sorted(latest.items()) if uri in in_toc}
+    SECONDS.write_text(json.dumps(seconds, indent=1, sort_keys=True) + "\n")
+    return seconds
+
+
 if __name__ == "__main__":
     if "--check-clean" in sys.argv:
         problems = check_clean()
         print("\n".join(problems) or f"{len(toc_notebooks())} notebooks: no outputs stored, all in the toc")
         sys.exit(1 if problems else 0)
-    print("\n".join(str(p.relative_to(ROOT)) for p in toc_notebooks()))
+    if "--record-seconds" in sys.argv:
+        print(f"{len(record_seconds())} notebooks' nbval seconds written to {SECONDS.relative_to(ROOT)}")
+        sys.exit(0)
+    paths = heaviest_first(toc_notebooks()) if "--heaviest-first" in sys.argv else toc_notebooks()
+    print("\n".join(str(p.relative_to(ROOT)) for p in paths))
