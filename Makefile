@@ -35,8 +35,11 @@ data: $(STAMP)
 # with no kernel.
 BOOK_ENV := D2LCORE_STATIC=1
 
-# Executes every notebook that is not in the execution cache (_build/.jupyter_cache).
+# Executes every notebook that is not in the execution cache (_build/.jupyter_cache), WORKERS at a
+# time (_ext/execute_book.py; each kernel with its share of the cores), then builds the pages from
+# the cache. WORKERS=1 leaves the execution to jupyter-book, one notebook after another.
 book: setup
+	$(BOOK_ENV) $(BIN)/python _ext/execute_book.py --workers $(WORKERS)
 	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder html $(BOOK_FLAGS)
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
@@ -102,7 +105,9 @@ clean-notebooks:
 benchmark: setup
 	$(BIN)/python benchmarks/trainer.py
 	$(BIN)/python benchmarks/explorers.py
+	$(BIN)/python benchmarks/lenet_speed.py
 	$(BOOK_ENV) $(BIN)/python benchmarks/book.py
+	$(BOOK_ENV) $(BIN)/python benchmarks/book.py --jobs $(WORKERS)
 
 # On a machine with CUDA: unit tests, both benchmarks and nbval over the whole book on the GPU,
 # reported in _build/gpu-report.md. Without CUDA it says so and exits 0.

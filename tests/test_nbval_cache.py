@@ -192,3 +192,43 @@ def test_two_workers_store_their_notebooks_and_share_the_cpus(tmp_path):
     share = str(max(1, usable_cpus() // 2))
     assert (threads.parent / "threads.txt").read_text() == f"{share} {share}"
     assert [r.uri for r in get_cache(str(cache)).list_cache_records()] == [str(threads)]
+
+
+def test_make_book_executes_two_at_once_into_the_cache_and_names_a_failure(tmp_path):
+    """_ext/execute_book.py (the first step of `make book`): what passes is stored as the build
+    would store it, a failing notebook is named with its error and not stored, the exit status
+    says so, and a second call runs nothing that is already cached."""
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        import execute_book
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    record = "import os\nprint(os.environ.get('D2LCORE_THREADS'), os.environ.get('D2LCORE_STATIC'))"
+    good = write_notebook(tmp_path / "a" / "good.ipynb",
+                          [COUNT.format(name="good-runs.txt"), record])
+    bad = write_notebook(tmp_path / "b" / "bad.ipynb", BAD)
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k not in ("D2LCORE_THREADS", "OMP_NUM_THREADS")}
+    call = ("import sys; sys.path.insert(0, sys.argv[1]); import execute_book; from pathlib import "
+            "Path; sys.exit(execute_book.execute_into_cache([Path(p) for p in sys.argv[3:]], "
+            "Path(sys.argv[2]), 2, 60, False))")
+    run = lambda: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", call, str(ROOT / "_ext"), str(cache), str(good), str(bad)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**env, **BOOK_ENV})
+    first = run()
+    out = first.stdout + first.stderr
+    assert first.returncode == 1, out
+    assert "1 of 2 executed and cached" in out and "bad.ipynb failed" in out, out
+    assert "a claim that does not hold" in first.stderr, out
+    cached = get_cache(str(cache))
+    assert [r.uri for r in cached.list_cache_records()] == [str(good)]
+    with pytest.raises(KeyError):
+        cached.match_cache_notebook(read(bad))
+    _, merged = cached.merge_match_into_notebook(read(good))
+    from d2lcore.notebook import usable_cpus
+    share = str(max(1, usable_cpus() // 2))
+    assert merged.cells[-1].outputs[0].text == f"{share} 1\n"  # its share, the book's env
+    second = run()
+    assert runs(good.parent / "good-runs.txt") == 1, second.stdout  # not run again
+    assert runs(bad.parent / "bad-runs.txt") == 2 and second.returncode == 1
+    assert execute_book.book_settings()["mode"] == "cache"  # what `make book` relies on

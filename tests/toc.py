@@ -70,7 +70,8 @@ def heaviest_first(paths: list[Path]) -> list[Path]:
 
     seconds = json.loads(SECONDS.read_text()) if SECONDS.exists() else {}
     unknown = max(seconds.values(), default=0.0)
-    return sorted(paths, key=lambda p: -seconds.get(str(p.relative_to(ROOT)), unknown))
+    name = lambda p: str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)  # noqa: E731
+    return sorted(paths, key=lambda p: -seconds.get(name(p), unknown))
 
 
 def record_seconds(cache: Path = ROOT / "_build" / ".jupyter_cache") -> dict[str, float]:
