@@ -3,7 +3,8 @@
 The stand-in for Colab is a virtual environment holding Colab's own versions of what the book
 touches, plus ``google.colab`` in ``sys.modules`` (what the install cell looks for). The explorer
 gallery then runs from a kernel in that environment with ``D2LCORE_INSTALL_FROM`` naming a copy
-of this checkout instead of GitHub. Building the environment takes a minute or two once; it is
+of this checkout instead of GitHub. Building the environment takes a minute or so once (torch is
+linked from this interpreter when it is the pinned version, rather than unpacked again); it is
 kept under _build/colab-venv, keyed by a hash of the package list, and d2lcore is removed from it
 again after each run so that every run starts without it.
 """
@@ -57,6 +58,28 @@ def freeze(python: Path) -> str:
     return run(python, "-m", "pip", "freeze", "--all").stdout
 
 
+def link_torch(venv: Path) -> None:
+    """Lend the new venv this interpreter's torch when it is the version Colab's list pins.
+
+    Linked, pip finds torch installed at the pinned version and installs only its dependencies
+    instead of unpacking its 700 MB wheel again. The package is the same either way; only
+    where its files lie differs."""
+    import importlib.metadata as metadata
+
+    pinned = next(p.split("==")[1] for p in COLAB_PACKAGES if p.startswith("torch=="))
+    try:
+        dist = metadata.distribution("torch")
+    except metadata.PackageNotFoundError:
+        return
+    if dist.version.split("+")[0] != pinned:
+        return  # pip installs the pinned one
+    ours = Path(dist.locate_file(""))
+    theirs = next((venv / "lib").glob("python3*/site-packages"))
+    for name in ("torch", "torchgen", "functorch", f"torch-{dist.version}.dist-info"):
+        if (ours / name).exists():
+            (theirs / name).symlink_to(ours / name)
+
+
 def colab_python() -> Path:
     """The Python of the cached Colab-like environment, built on first use."""
     key = hashlib.sha256(json.dumps([sys.version_info[:2], COLAB_PACKAGES]).encode())
@@ -65,13 +88,16 @@ def colab_python() -> Path:
     stamp = venv / ".complete"  # what pip freeze said when it was built
     if stamp.exists() and stamp.read_text() == freeze(python):
         return python
-    if CACHE.exists():  # changed since, or an older package list (1.6 GB each): start over
+    if CACHE.exists():  # changed since, or an older package list (about 1 GB each): start over
         for stale in CACHE.iterdir():
             shutil.rmtree(stale, ignore_errors=True)
     building = Path(f"{venv}.{os.getpid()}")
     subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
-    done = run(building / "bin" / "python", "-m", "pip", "install", "-q", *COLAB_PACKAGES,
-               check=False)
+    link_torch(building)
+    # --no-compile: no bytecode for the thousands of modules the test never imports (a third
+    # of the build's time); Python compiles what it imports when it imports it.
+    done = run(building / "bin" / "python", "-m", "pip", "install", "-q", "--no-compile",
+               *COLAB_PACKAGES, check=False)
     assert done.returncode == 0, f"could not build the Colab-like venv:\n{done.stderr[-3000:]}"
     (building / ".complete").write_text(freeze(building / "bin" / "python"))
     # A venv's python finds its prefix from where it lies, so the renamed one works (only
