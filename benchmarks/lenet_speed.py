@@ -11,6 +11,8 @@ Variants:
 - baseline:        nn.AvgPool2d and nn.Sigmoid, as the notebook builds it;
 - mean-pool:       2x2 average pooling written as a reshape and a mean (the same four-number
                    mean; its backward is a broadcast rather than the pooling kernel's);
+- depthwise pool:  the same pooling as a fixed depthwise convolution (weights 1/4, stride 2);
+- unfold convs:    each convolution as F.unfold and one matrix product (section 7.2's way);
 - no-oneDNN:       torch.backends.mkldnn disabled: convolutions take PyTorch's own im2col path;
 - channels-last:   model and batches in torch.channels_last memory format;
 - compiled:        torch.compile (inductor, C++ code generated for this CPU) of the whole model,
@@ -45,11 +47,32 @@ class MeanPool2x2(nn.Module):
         return x.reshape(n, c, h // 2, 2, w // 2, 2).mean(dim=(3, 5))
 
 
-def lenet(pool=lambda: nn.AvgPool2d(2, 2)):
+class DepthwisePool2x2(nn.Module):
+    """2x2 average pooling as a fixed depthwise convolution (weights 1/4, stride 2): oneDNN's
+    convolution kernel instead of the pooling kernel, the same four-number mean."""
+
+    def forward(self, x):
+        c = x.shape[1]
+        return F.conv2d(x, x.new_full((c, 1, 2, 2), 0.25), stride=2, groups=c)
+
+
+class UnfoldConv2d(nn.Conv2d):
+    """The same convolution as an explicit im2col (F.unfold) and one matrix product, as section
+    7.2 writes it: a few large GEMMs instead of oneDNN's direct kernels for tiny channel counts."""
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        k, p = self.kernel_size[0], self.padding[0]
+        cols = F.unfold(x, k, padding=p)                         # (N, C_in k k, L)
+        out = self.weight.flatten(1) @ cols + self.bias[:, None]  # (N, C_out, L)
+        return out.view(n, self.out_channels, h + 2 * p - k + 1, w + 2 * p - k + 1)
+
+
+def lenet(pool=lambda: nn.AvgPool2d(2, 2), conv=nn.Conv2d):
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), pool(),
-        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), pool(), nn.Flatten(),
+        conv(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), pool(),
+        conv(6, 16, kernel_size=5), nn.Sigmoid(), pool(), nn.Flatten(),
         nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
     for m in model:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -109,10 +132,15 @@ def no_onednn():
 VARIANTS = [
     Variant("baseline"),
     Variant("mean-pool", build=lambda: lenet(MeanPool2x2)),
+    Variant("depthwise-conv pool", build=lambda: lenet(DepthwisePool2x2)),
+    Variant("unfold convs", build=lambda: lenet(conv=UnfoldConv2d)),
     Variant("no-oneDNN", context=no_onednn),
     Variant("mean-pool + no-oneDNN", build=lambda: lenet(MeanPool2x2), context=no_onednn),
     Variant("channels-last", memory=torch.channels_last),
+    Variant("depthwise pool + channels-last", build=lambda: lenet(DepthwisePool2x2),
+            memory=torch.channels_last),
     Variant("compiled", compiled=True),
+    Variant("compiled + channels-last", compiled=True, memory=torch.channels_last),
     Variant("1 thread", threads=1),
 ]
 
@@ -137,7 +165,7 @@ def check_same_mathematics(X, y):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=391)  # one epoch of batches
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", nargs="*", default=[], help="variant names to leave out")
     parser.add_argument("--markdown", default=None)
