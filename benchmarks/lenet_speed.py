@@ -1,9 +1,9 @@
 """What makes the classic LeNet's epoch slow on a CPU, and what each change buys.
 
 One classic LeNet training step (batch 128, SGD, the published settings of section 7.6) is timed
-under a series of variants that leave the model's mathematics unchanged: the same function of the
-same parameters, the same gradients up to float rounding (checked below, before any timing). Each
-variant runs ``--steps`` training steps on the same fixed batches, ``--repeats`` times in
+under a series of variants that leave the model's mathematics unchanged (all but the two batch
+sizes listed last): the same function of the same parameters, the same gradients up to float
+rounding (checked below, before any timing). Each variant runs ``--steps`` training steps on the same fixed batches, ``--repeats`` times in
 interleaved order after a warm-up; the median is reported as a ratio to the baseline measured in
 the same process, and as seconds per 50,000-image epoch for context.
 
@@ -17,7 +17,10 @@ Variants:
 - channels-last:   model and batches in torch.channels_last memory format;
 - compiled:        torch.compile (inductor, C++ code generated for this CPU) of the whole model,
                    forward and backward fused where it can; compile time reported separately;
-- 1 thread:        the baseline on one thread (the two-thread speed-up of these small kernels).
+- 1 thread:        the baseline on one thread (the two-thread speed-up of these small kernels);
+- batch 256, 512:  the same images in larger batches. Not the same training (fewer, larger
+                   steps: the published settings use 128), so only a measure of what the
+                   per-batch overheads and the kernels' efficiency at small batches cost.
 
 Run on a quiet machine: ``python benchmarks/lenet_speed.py [--steps 60] [--repeats 3]
 [--markdown FILE]``. Never part of `make test`.
@@ -94,13 +97,18 @@ def gradients(model, X, y):
 
 class Variant:
     def __init__(self, name, build=lenet, context=contextlib.nullcontext, memory=None,
-                 compiled=False, threads=None):
+                 compiled=False, threads=None, merge=1):
         self.name, self.build, self.context = name, build, context
         self.memory, self.compiled, self.threads = memory, compiled, threads
+        self.merge = merge  # batches of merge * BATCH images: the same images, fewer steps
         self.compile_seconds = None
 
     def prepare(self, data):
         model = self.build()
+        if self.merge > 1:
+            data = [(torch.cat([X for X, _ in data[i:i + self.merge]]),
+                     torch.cat([y for _, y in data[i:i + self.merge]]))
+                    for i in range(0, len(data) - self.merge + 1, self.merge)]
         if self.memory is not None:
             model = model.to(memory_format=self.memory)
             data = [(X.contiguous(memory_format=self.memory), y) for X, y in data]
@@ -142,6 +150,8 @@ VARIANTS = [
     Variant("compiled", compiled=True),
     Variant("compiled + channels-last", compiled=True, memory=torch.channels_last),
     Variant("1 thread", threads=1),
+    Variant("batch 256 (not the published 128)", merge=2),
+    Variant("batch 512 (not the published 128)", merge=4),
 ]
 
 
@@ -150,7 +160,7 @@ def check_same_mathematics(X, y):
     reference_out = lenet()(X)
     reference_grads = gradients(lenet(), X, y)
     for variant in VARIANTS:
-        if variant.compiled or variant.threads:
+        if variant.compiled or variant.threads or variant.merge > 1:
             continue  # compiled: checked after compiling, in main(); threads change no code
         model = variant.build()
         inputs = X
@@ -193,7 +203,8 @@ def main():
              "", "| variant | x baseline | s per epoch |", "|---|---|---|"]
     for v in variants:
         t = statistics.median(times[v.name])
-        per_epoch = t / args.steps * EPOCH_IMAGES / BATCH
+        images = (args.steps // v.merge) * v.merge * BATCH  # what the timed steps covered
+        per_epoch = t / images * EPOCH_IMAGES
         note = f" (compiling took {v.compile_seconds:.0f} s)" if v.compile_seconds else ""
         lines.append(f"| {v.name}{note} | {t / base:.2f} | {per_epoch:.2f} |")
     print("\n".join(lines))
