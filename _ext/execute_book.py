@@ -8,7 +8,8 @@ the CPUs (``$OMP_NUM_THREADS`` and ``$D2LCORE_THREADS``, unless the caller set t
 that each start one thread per core only spin against each other), the slowest first
 (``tests/toc.py``'s recorded seconds). Each notebook is executed exactly as MyST-NB executes it
 (jupyter-cache's ``single_nb_execution``, in the notebook's folder, with the per-cell ``timeout``
-and ``allow_errors`` of ``_config.yml``) and stored the way MyST-NB stores it, so the build then
+and ``allow_errors`` of ``_config.yml``; only the kernel is stopped at the end rather than asked
+to exit) and stored the way MyST-NB stores it, so the build then
 takes every page from the cache. Notebooks already in the cache (same code cells, same
 kernelspec) are not run again.
 
@@ -48,8 +49,12 @@ def book_settings() -> dict:
 def execute(path: Path, timeout, allow_errors) -> tuple[Path, dict, float, str | None]:
     """One notebook, as MyST-NB's cache mode executes it; runs in a worker process."""
     nb = nbformat.read(path, as_version=4)
+    # shutdown_kernel="immediate": once the last cell has run, the kernel is stopped rather than
+    # asked to exit, which after importing torch takes it most of a second (nbval stops its
+    # kernels the same way); every output is in by then.
     result = single_nb_execution(nb, cwd=str(path.parent), timeout=timeout,
-                                 allow_errors=allow_errors, meta_override=True)
+                                 allow_errors=allow_errors, meta_override=True,
+                                 shutdown_kernel="immediate")
     error = None if result.err is None else (result.exc_string or repr(result.err))
     return path, nb, result.time, error
 

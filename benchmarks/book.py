@@ -100,6 +100,7 @@ def run_notebook(path: Path, timeout, allow_errors) -> dict:
         timeout = nb.metadata.execution.get("timeout", timeout)
         allow_errors = nb.metadata.execution.get("allow_errors", allow_errors)
     client = Timed(nb, timeout=timeout, allow_errors=allow_errors, record_timing=False,
+                   shutdown_kernel="immediate",  # as _ext/execute_book.py stops its kernels
                    resources={"metadata": {"path": str(path.parent)}})
     error = None
     start = time.perf_counter()
@@ -111,6 +112,9 @@ def run_notebook(path: Path, timeout, allow_errors) -> dict:
     slowest = sorted(client.cell_seconds.items(), key=lambda kv: -kv[1])[:3]
     return {
         "path": path.relative_to(ROOT), "seconds": seconds, "peak": client.peak,
+        # what is not any cell's: starting the kernel, nbclient's handshake, shutting down
+        "outside cells": seconds - sum(client.cell_seconds.values()),
+        "first cell": client.cell_seconds[min(client.cell_seconds)] if client.cell_seconds else 0.0,
         "memory": client.memory_source, "error": error,
         "slowest": [(i, s, first_line(nb.cells[i].source)) for i, s in slowest],
     }
@@ -150,6 +154,11 @@ def report(rows: list[dict], wall: float, jobs: int) -> None:
     print(f"{'total, notebook by notebook':<{width}}{total:>9.1f}"
           f"{mib(max(peaks) if peaks else None):>10}  {len(rows)}")
     print(f"{f'whole book, wall clock ({jobs} at once)':<{width}}{wall:>9.1f}{'':>10}  {flag}")
+    outside = sum(r["outside cells"] for r in rows)
+    first = sum(r["first cell"] for r in rows)
+    print(f"\nOf the {total:.0f} notebook seconds, {outside:.0f} are outside any cell (kernel start and "
+          f"shutdown) and {first:.0f} in the first code cells (the imports of torch, matplotlib "
+          f"and d2lcore): {(outside + first) / len(rows):.1f} s per notebook before a lesson runs.")
     sources = sorted({r["memory"] for r in rows})
     print(f"\nPeak memory: each notebook's kernel process ({', '.join(sources)}); a chapter's and the "
           "total's is the largest notebook's, since each runs in its own kernel. "
