@@ -20,7 +20,6 @@ Run: ``python _ext/execute_book.py [--workers 2]``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -59,14 +58,6 @@ def execute(path: Path, timeout, allow_errors) -> tuple[Path, dict, float, str |
     return path, nb, result.time, error
 
 
-def share_the_cpus(workers: int) -> None:
-    from d2lcore.notebook import usable_cpus  # the CPUs this process may use, cgroups included
-
-    threads = str(max(1, usable_cpus() // workers))
-    for name in ("OMP_NUM_THREADS", "D2LCORE_THREADS"):
-        os.environ.setdefault(name, threads)  # inherited by the workers' kernels
-
-
 def execute_into_cache(notebooks: list[Path], cache_path: Path, workers: int, timeout,
                        allow_errors: bool) -> int:
     """Run the notebooks not yet in the cache, ``workers`` at once; 1 if any failed, else 0."""
@@ -80,9 +71,11 @@ def execute_into_cache(notebooks: list[Path], cache_path: Path, workers: int, ti
     if not todo:
         print("execute_book: every notebook is in the execution cache")
         return 0
-    share_the_cpus(workers)
-    print(f"execute_book: {len(todo)} notebooks, {workers} at a time, "
-          f"{os.environ['D2LCORE_THREADS']} thread(s) each", flush=True)
+    from d2lcore.notebook import share_cpus  # imports torch: only when there is work
+
+    threads = share_cpus(workers)
+    print(f"execute_book: {len(todo)} notebooks, {workers} at a time, {threads} thread(s) each",
+          flush=True)
     failed, start = [], time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
         jobs = [pool.submit(execute, p, timeout, allow_errors) for p in heaviest_first(todo)]

@@ -1,9 +1,10 @@
 """Seconds and peak memory of every notebook of the book, executed as the book build executes it.
 
-Each notebook in ``_toc.yml`` runs in a fresh kernel through nbclient, as MyST-NB's cache mode
-runs it (jupyter-cache's ``single_nb_execution``): the notebook's own kernelspec, the notebook's
-folder as working directory, the per-cell timeout of ``_config.yml``, and ``D2LCORE_STATIC=1`` so
-explorers build their static views. Nothing is cached or written back.
+Each notebook in ``_toc.yml`` runs in a fresh kernel through nbclient, as `make book` runs it
+(_ext/execute_book.py, which calls jupyter-cache's ``single_nb_execution`` as MyST-NB does): the
+notebook's own kernelspec, the notebook's folder as working directory, the per-cell timeout of
+``_config.yml``, ``D2LCORE_STATIC=1`` so explorers build their static views, and the kernel
+stopped once its last cell has run. Nothing is cached or written back.
 
 The table gives, per notebook, per chapter (folder) and in total:
 
@@ -189,15 +190,13 @@ def main() -> int:
             print(f"executing {path.relative_to(ROOT)}", flush=True)
             rows.append(run_notebook(path, timeout, allow_errors))
     else:
-        from d2lcore.notebook import usable_cpus
+        from d2lcore.notebook import share_cpus
 
-        threads = str(max(1, usable_cpus() // args.jobs))
-        for name in ("OMP_NUM_THREADS", "D2LCORE_THREADS"):
-            os.environ.setdefault(name, threads)  # the kernels' share, as _ext/execute_book.py
-        print(f"{args.jobs} notebooks at once, {os.environ['D2LCORE_THREADS']} thread(s) each")
+        print(f"{args.jobs} notebooks at once, {share_cpus(args.jobs)} thread(s) each")
+        order = heaviest_first(notebooks)
         with ProcessPoolExecutor(args.jobs) as pool:
-            done = dict(zip(heaviest_first(notebooks), pool.map(
-                run_notebook, heaviest_first(notebooks), repeat(timeout), repeat(allow_errors))))
+            done = dict(zip(order, pool.map(run_notebook, order, repeat(timeout),
+                                            repeat(allow_errors))))
         rows = [done[p] for p in notebooks]  # reported in book order
     report(rows, wall=time.perf_counter() - start, jobs=args.jobs)
     return 1 if any(r["error"] for r in rows) else 0

@@ -30,6 +30,17 @@ def usable_cpus() -> int:
     return max(1, min(allowed, math.floor(quota)) if quota is not None else allowed)
 
 
+def share_cpus(kernels: int) -> str:
+    """Give each of ``kernels`` kernels running at once its share of the CPUs, through
+    ``$D2LCORE_THREADS`` and ``$OMP_NUM_THREADS`` (inherited by every process started from here);
+    values the caller set are kept. Two kernels that each start a thread per core only spin
+    against each other. Returns the threads each kernel gets."""
+    threads = str(max(1, usable_cpus() // kernels))
+    for var in (THREADS_VAR, "OMP_NUM_THREADS"):
+        os.environ.setdefault(var, threads)
+    return os.environ[THREADS_VAR]
+
+
 def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """The CPU quota (CPUs' worth of time) of this process's cgroup, or None when unlimited."""
     try:  # cgroup v2: "max 100000" or "200000 100000"

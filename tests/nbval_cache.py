@@ -123,7 +123,9 @@ def pytest_configure(config):
                                 "pass --nbval-cache DIR")
     workers = _xdist_workers(config)
     if workers > 1 and not hasattr(config, "workerinput"):  # the controller, before it starts workers
-        _share_threads(workers)
+        from d2lcore.notebook import share_cpus
+
+        share_cpus(workers)
         _create_cache(book.cache)  # once, so that two workers do not race to create its database
     config.pluginmanager.register(NbvalCache(config, book), "nbval_cache_recorder")
 
@@ -131,15 +133,6 @@ def pytest_configure(config):
 def _xdist_workers(config) -> int:
     n = getattr(config.option, "numprocesses", None)
     return n if isinstance(n, int) else 0
-
-
-def _share_threads(workers: int) -> None:
-    """Threads per kernel when ``workers`` kernels run at once (inherited by workers and kernels)."""
-    from d2lcore.notebook import THREADS_VAR, usable_cpus
-
-    threads = str(max(1, usable_cpus() // workers))
-    for var in (THREADS_VAR, "OMP_NUM_THREADS"):
-        os.environ.setdefault(var, threads)
 
 
 def _create_cache(folder: Path) -> None:

@@ -1,4 +1,5 @@
 """Figure style, history and image plots, and the notebook set-up call."""
+import os
 import random
 
 import matplotlib
@@ -154,3 +155,16 @@ def test_images_errors():
         plot.images(torch.rand(2, 3, 4, 4))
     with pytest.raises(ValueError, match="got 1 titles for 2 images"):
         plot.images(torch.rand(2, 4, 4), titles=["a"])
+
+
+def test_share_cpus_gives_each_kernel_its_share_and_keeps_what_the_caller_set(monkeypatch):
+    from d2lcore.notebook import THREADS_VAR, share_cpus, usable_cpus
+
+    for var in (THREADS_VAR, "OMP_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    share = str(max(1, usable_cpus() // 2))
+    assert share_cpus(2) == share
+    assert os.environ[THREADS_VAR] == os.environ["OMP_NUM_THREADS"] == share
+    assert share_cpus(10_000) == share  # already set: kept
+    monkeypatch.setenv(THREADS_VAR, "3")
+    assert share_cpus(1) == "3"
